@@ -1,0 +1,141 @@
+/**
+ * Validation of a CatchpointBridge spec outside the API server (standalone config files, and a
+ * last check in the bridge before a new generation is swapped in): TypeBox defaults and schema
+ * checks, then the CRD's own CEL rules, evaluated with a standard CEL interpreter, so a file the
+ * bridge accepts is exactly a CR the API server would admit.
+ */
+import { isCelError, run } from '@bufbuild/cel';
+import type { CelInput } from '@bufbuild/cel';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parseAllDocuments } from 'yaml';
+import { API_GROUP, API_VERSION, CatchpointBridgeSpec, KIND } from './schema.ts';
+import type { CatchpointBridge, CatchpointBridgeSpec as Spec } from './types.ts';
+
+export interface ValidationProblem {
+  /** JSON-pointer-like path, e.g. `/spec/tsdb/endpoints/0`. */
+  path: string;
+  message: string;
+}
+
+export class InvalidSpecError extends Error {
+  readonly code = 'CPB_ERR_INVALID_SPEC';
+  readonly problems: ValidationProblem[];
+  constructor(problems: ValidationProblem[]) {
+    super(`invalid CatchpointBridge:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'InvalidSpecError';
+    this.problems = problems;
+  }
+}
+
+interface CelRule {
+  rule: string;
+  message: string;
+}
+
+/** Returns the spec with every default applied; throws InvalidSpecError listing every problem. */
+export function validateSpec(input: unknown, basePath = '/spec'): Spec {
+  const defaulted = Value.Default(CatchpointBridgeSpec, structuredClone(input ?? {}));
+  const problems: ValidationProblem[] = [];
+  const seen = new Set<string>();
+  for (const error of Value.Errors(CatchpointBridgeSpec, defaulted)) {
+    // TypeBox reports a union mismatch once per branch; one line per path is enough.
+    const key = `${error.path}\u0000${error.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push({ path: basePath + error.path, message: error.message });
+  }
+  if (problems.length === 0) checkCelRules(CatchpointBridgeSpec, defaulted, basePath, problems);
+  if (problems.length > 0) throw new InvalidSpecError(problems);
+  return defaulted as Spec;
+}
+
+/** Validates a whole CatchpointBridge object (as read from a manifest or the API server). */
+export function validateCatchpointBridge(input: unknown): CatchpointBridge {
+  const problems: ValidationProblem[] = [];
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidSpecError([{ path: '/', message: 'expected a CatchpointBridge object' }]);
+  }
+  const obj = input as Record<string, unknown>;
+  if (obj.apiVersion !== `${API_GROUP}/${API_VERSION}`) {
+    problems.push({ path: '/apiVersion', message: `expected ${API_GROUP}/${API_VERSION}` });
+  }
+  if (obj.kind !== KIND) problems.push({ path: '/kind', message: `expected ${KIND}` });
+  const metadata = obj.metadata as Record<string, unknown> | undefined;
+  if (typeof metadata?.name !== 'string' || metadata.name === '') {
+    problems.push({ path: '/metadata/name', message: 'a name is required' });
+  }
+  let spec: Spec | undefined;
+  try {
+    spec = validateSpec(obj.spec);
+  } catch (err) {
+    if (!(err instanceof InvalidSpecError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length > 0 || spec === undefined) throw new InvalidSpecError(problems);
+  return { ...(obj as unknown as CatchpointBridge), spec };
+}
+
+/** Parses a YAML (or JSON) manifest holding exactly one CatchpointBridge. */
+export function parseCatchpointBridgeManifest(text: string): CatchpointBridge {
+  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  const bridges = docs.map((d) => {
+    if (d.errors.length > 0) {
+      throw new InvalidSpecError(d.errors.map((e) => ({ path: '/', message: `YAML: ${e.message}` })));
+    }
+    return d.toJS() as unknown;
+  });
+  const matching = bridges.filter((b) => (b as { kind?: unknown } | null)?.kind === KIND);
+  if (matching.length !== 1) {
+    throw new InvalidSpecError([
+      { path: '/', message: `expected exactly one ${KIND} document, found ${matching.length}` },
+    ]);
+  }
+  return validateCatchpointBridge(matching[0]);
+}
+
+/** Walks schema and value together and evaluates every `x-kubernetes-validations` rule. */
+function checkCelRules(schema: TSchema, value: unknown, path: string, problems: ValidationProblem[]): void {
+  if (value === undefined) return;
+  const rules = (schema as { 'x-kubernetes-validations'?: CelRule[] })['x-kubernetes-validations'];
+  if (rules !== undefined) {
+    const self = toCel(schema, value);
+    for (const { rule, message } of rules) {
+      const result = run(rule, { self });
+      if (isCelError(result)) {
+        problems.push({ path, message: `rule could not be evaluated (${rule}): ${result.message}` });
+      } else if (result !== true) {
+        problems.push({ path, message });
+      }
+    }
+  }
+  if (schema.type === 'object' && schema.properties && typeof value === 'object' && value !== null) {
+    for (const [key, child] of Object.entries(schema.properties as Record<string, TSchema>)) {
+      checkCelRules(child, (value as Record<string, unknown>)[key], `${path}/${key}`, problems);
+    }
+  } else if (schema.type === 'array' && schema.items && Array.isArray(value)) {
+    value.forEach((item, i) => {
+      checkCelRules(schema.items as TSchema, item, `${path}/${i}`, problems);
+    });
+  }
+}
+
+/**
+ * Converts a JSON value to CEL input the way the API server types it: objects become maps and
+ * schema integers become CEL ints (bigint), so `size(list) <= self.maxTags` compares int to int.
+ */
+function toCel(schema: TSchema | undefined, value: unknown): CelInput {
+  if (Array.isArray(value)) return value.map((v) => toCel(schema?.items as TSchema | undefined, v));
+  if (typeof value === 'number') return schema?.type === 'integer' ? BigInt(value) : value;
+  if (typeof value === 'object' && value !== null) {
+    const props = (schema?.properties ?? {}) as Record<string, TSchema>;
+    const additional = schema?.additionalProperties;
+    const map = new Map<string, CelInput>();
+    for (const [k, v] of Object.entries(value)) {
+      const childSchema = props[k] ?? (typeof additional === 'object' ? (additional as TSchema) : undefined);
+      map.set(k, toCel(childSchema, v));
+    }
+    return map;
+  }
+  return value as CelInput;
+}
