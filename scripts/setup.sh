@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the demo need; every step is a no-op when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
+command -v openssl >/dev/null || apt_packages+=(openssl)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${apt_packages[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+# npm ci runs on whatever Node the machine has; the `node` devDependency then puts Node 24 on
+# the PATH of every npm script.
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[setup] npm ci"
+  npm ci --no-audit --no-fund
+fi
+echo "[setup] node $(node_modules/.bin/node --version)"
+
+echo "[setup] control plane binaries (built once from the Go module proxy, then cached)"
+bash scripts/control-plane/build.sh >/dev/null

@@ -1,0 +1,76 @@
+/**
+ * The bridge's HTTP surface (fastify). buildApp never listens: tests drive it with inject() and
+ * server.ts owns the socket and signals.
+ *
+ * Routes: POST /push/:token (and POST / only when no token is configured, like the seed),
+ * GET /healthz, GET /readyz, GET /metrics. Bodies of any Content-Type reach the handler as raw
+ * bytes: Catchpoint's Content-Type is not documented and templates may send text/plain.
+ * Request URLs are never logged (they carry the token); the route pattern is.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { AcceptResult, Bridge } from './bridge.ts';
+
+/** Hard cap of what fastify reads; the configured (live-reloadable) limit is checked per push. */
+const HARD_BODY_LIMIT = 16 << 20;
+
+export interface AppOptions {
+  bridge: Bridge;
+  logger: Logger;
+}
+
+export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    bodyLimit: HARD_BODY_LIMIT,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const reply = (res: FastifyReply, result: AcceptResult) => {
+    if (result.status === 503) res.header('retry-after', '30');
+    if (result.status === 200) return res.code(200).send({ ok: true, datapoints: result.datapoints ?? 0 });
+    return res.code(result.status).send({ ok: false, code: result.code ?? result.outcome, reason: result.reason });
+  };
+
+  const handle = async (token: string | undefined, body: unknown, res: FastifyReply) => {
+    if (!bridge.authorize(token)) {
+      const outcome: AcceptResult = {
+        status: 401,
+        outcome: 'unauthorized',
+        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
+        reason: token === undefined ? 'this bridge takes pushes at /push/<token>' : 'unknown push token',
+      };
+      bridge.metrics.pushes.inc({ outcome: 'unauthorized' });
+      return reply(res, outcome);
+    }
+    const buf = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+    return reply(res, await bridge.accept(buf));
+  };
+
+  app.post<{ Params: { token: string } }>('/push/:token', (req, res) => handle(req.params.token, req.body, res));
+  app.post('/', (req, res) => handle(undefined, req.body, res));
+
+  app.get('/healthz', (_req, res) => res.send({ ok: true }));
+  app.get('/readyz', (_req, res) =>
+    bridge.ready ? res.send({ ok: true }) : res.code(503).send({ ok: false, reason: 'not ready' }),
+  );
+  app.get('/metrics', async (_req, res) => {
+    res.header('content-type', bridge.metrics.registry.contentType);
+    return bridge.metrics.registry.metrics();
+  });
+
+  app.setErrorHandler((err, req, res) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) req.log.error({ err, route: req.routeOptions.url }, 'request failed');
+    const code = (err as { code?: string }).code;
+    // Fastify's own client errors (413 body too large, 415, ...) keep their code; nothing else leaks.
+    res.code(status).send({ ok: false, code: status < 500 ? code : 'CPB_ERR_INTERNAL', reason: status < 500 ? err.message : 'internal error' });
+  });
+  return app;
+}

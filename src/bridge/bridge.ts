@@ -1,0 +1,257 @@
+/**
+ * The bridge's core, independent of HTTP: accepts a push (auth, parse, de-duplicate, enrich, map,
+ * spool) and runs delivery. A config generation is swapped in whole between pushes: everything a
+ * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
+ */
+import { TextDecoder } from 'node:util';
+import type { Logger } from 'pino';
+import { DateTime } from 'luxon';
+import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/directory.ts';
+import { fallbackNodeInfo } from '../catchpoint/node.ts';
+import { type CatchpointPush, parsePush, type PushFormat } from '../catchpoint/push.ts';
+import { PushParseError } from '../catchpoint/errors.ts';
+import type { TsdbWriter } from '../opentsdb/writer.ts';
+import { parseDuration, parseQuantity } from '../shared/duration.ts';
+import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
+import type { ResolvedConfig } from './config.ts';
+import { Deduper } from './dedupe.ts';
+import { Delivery, type DeliveryOptions } from './delivery.ts';
+import { buildMappingPlan, type MappingPlan, type MappingStats, mapPush, newMappingStats } from './mapping.ts';
+import { type BridgeMetrics, createBridgeMetrics, type PushOutcome } from './metrics.ts';
+import { PushTokens } from './push-tokens.ts';
+import { createTsdbWriter } from './tsdb-writer.ts';
+
+/** What the HTTP layer answers. `reason` is safe to send to the client. */
+export interface AcceptResult {
+  status: 200 | 400 | 401 | 413 | 503;
+  outcome: PushOutcome;
+  code?: string;
+  reason?: string;
+  datapoints?: number;
+}
+
+interface Generation {
+  config: ResolvedConfig;
+  plan: MappingPlan;
+  format: PushFormat;
+  maxBodyBytes: number;
+}
+
+export interface BridgeOptions {
+  spoolDir: string;
+  logger: Logger;
+  /** Register process-wide default metrics (off in tests that run several bridges). */
+  processMetrics?: boolean;
+  /** Largest accepted clock skew into the future for a push timestamp. */
+  maxFutureSkewMs?: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const FUTURE_SKEW_MS = 24 * 3600_000;
+
+export class Bridge {
+  readonly metrics: BridgeMetrics;
+  readonly tokens = new PushTokens();
+  readonly #logger: Logger;
+  readonly #spool: WriteAheadSpool;
+  readonly #directory: NodeDirectory;
+  readonly #delivery: Delivery;
+  readonly #deduper: Deduper;
+  readonly #stats: MappingStats = newMappingStats();
+  readonly #maxFutureSkewMs: number;
+  #generation: Generation;
+  #closing = false;
+  #lastPushAt: number | undefined;
+
+  private constructor(
+    config: ResolvedConfig,
+    spool: WriteAheadSpool,
+    writer: TsdbWriter,
+    options: BridgeOptions,
+  ) {
+    this.#logger = options.logger;
+    this.#spool = spool;
+    this.#maxFutureSkewMs = options.maxFutureSkewMs ?? FUTURE_SKEW_MS;
+    this.#generation = buildGeneration(config);
+    this.#deduper = new Deduper(parseDuration(config.spec.push.dedupeWindow));
+    this.#directory = new NodeDirectory(directoryOptions(config, options.logger));
+    this.metrics = createBridgeMetrics(
+      {
+        spoolBytes: () => spool.bytes,
+        spoolRecords: () => spool.records,
+        directoryNodes: () => this.#directory.size,
+        directoryAgeSeconds: () => {
+          const at = this.#directory.lastSuccessAt;
+          return at === undefined ? undefined : (Date.now() - at) / 1000;
+        },
+        lastPushAgeSeconds: () => (this.#lastPushAt === undefined ? undefined : (Date.now() - this.#lastPushAt) / 1000),
+      },
+      options.processMetrics ?? true,
+    );
+    this.#delivery = new Delivery(spool, writer, deliveryOptions(config), this.metrics, options.logger.child({ component: 'delivery' }));
+    this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
+    this.metrics.configGeneration.set(config.generation);
+  }
+
+  static async create(config: ResolvedConfig, options: BridgeOptions): Promise<Bridge> {
+    const spool = await WriteAheadSpool.open({
+      dir: options.spoolDir,
+      maxBytes: parseQuantity(config.spec.spool.maxBytes),
+      durability: config.spec.spool.durability,
+    });
+    const writer = createTsdbWriter(config, options.logger);
+    return new Bridge(config, spool, writer, options);
+  }
+
+  get config(): ResolvedConfig {
+    return this.#generation.config;
+  }
+
+  get directory(): NodeDirectory {
+    return this.#directory;
+  }
+
+  get lastPushAt(): number | undefined {
+    return this.#lastPushAt;
+  }
+
+  get spoolBytes(): number {
+    return this.#spool.bytes;
+  }
+
+  /** Ready to take pushes: not shutting down and the spool has headroom. */
+  get ready(): boolean {
+    return !this.#closing && this.#spool.hasRoomFor(this.#generation.maxBodyBytes * 4);
+  }
+
+  get maxBodyBytes(): number {
+    return this.#generation.maxBodyBytes;
+  }
+
+  start(): void {
+    this.#directory.start();
+    this.#delivery.start();
+  }
+
+  /** Swaps in a new config generation between pushes. */
+  apply(config: ResolvedConfig): void {
+    const previous = this.#generation.config;
+    this.#generation = buildGeneration(config);
+    this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
+    this.#deduper.windowMs = parseDuration(config.spec.push.dedupeWindow);
+    this.#directory.reconfigure(directoryOptions(config, this.#logger));
+    if (
+      JSON.stringify([previous.spec.tsdb, previous.tsdbAuth]) !== JSON.stringify([config.spec.tsdb, config.tsdbAuth])
+    ) {
+      const old = this.#delivery.reconfigure(createTsdbWriter(config, this.#logger), deliveryOptions(config));
+      void old.close();
+    }
+    this.metrics.configGeneration.set(config.generation);
+    this.#logger.info({ generation: config.generation }, 'config generation applied');
+  }
+
+  /** Token check for `POST /push/<token>`, or `POST /` when `token` is undefined. */
+  authorize(token: string | undefined): boolean {
+    if (token === undefined) return !this.tokens.required;
+    return this.tokens.required && this.tokens.matches(token);
+  }
+
+  async accept(body: Buffer): Promise<AcceptResult> {
+    if (this.#closing) return this.#count({ status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' });
+    const gen = this.#generation;
+    if (body.length > gen.maxBodyBytes) {
+      return this.#count({ status: 413, outcome: 'too_large', reason: `body over ${gen.maxBodyBytes} bytes` });
+    }
+    let push: CatchpointPush;
+    try {
+      push = parsePush(utf8.decode(body), gen.format);
+    } catch (err) {
+      if (err instanceof PushParseError) {
+        return this.#count({ status: 400, outcome: 'invalid', code: err.code, reason: err.message });
+      }
+      if (err instanceof TypeError) {
+        return this.#count({ status: 400, outcome: 'invalid', code: 'CPB_ERR_PUSH_ENCODING', reason: 'body is not valid UTF-8' });
+      }
+      throw err;
+    }
+    if (push.timestampMs > Date.now() + this.#maxFutureSkewMs) {
+      return this.#count({
+        status: 400,
+        outcome: 'invalid',
+        code: 'CPB_ERR_PUSH_TIMESTAMP',
+        reason: `timestamp ${DateTime.fromMillis(push.timestampMs, { zone: 'utc' }).toISO()} is more than a day in the future`,
+      });
+    }
+
+    const dedupe = await this.#deduper.check(`${push.testId}:${push.nodeId}:${push.timestampMs}`);
+    if (dedupe.kind === 'duplicate') return this.#count({ status: 200, outcome: 'duplicate', datapoints: 0 });
+
+    let node = this.#directory.lookup(push.nodeId);
+    if (node === undefined) {
+      this.#directory.noteUnknown(push.nodeId);
+      node = fallbackNodeInfo(push);
+    }
+    const lines = mapPush(push, node, gen.plan, this.#stats);
+    try {
+      await this.#spool.append(lines);
+    } catch (err) {
+      dedupe.settle(false);
+      if (err instanceof SpoolFullError) {
+        return this.#count({ status: 503, outcome: 'refused_spool_full', code: err.code, reason: 'spool full; retry later' });
+      }
+      throw err;
+    }
+    dedupe.settle(true);
+    this.#lastPushAt = Date.now();
+    this.metrics.datapointsSpooled.inc(lines.length);
+    this.#flushStats();
+    return this.#count({ status: 200, outcome: 'accepted', datapoints: lines.length });
+  }
+
+  /** Stops taking pushes, delivers what it can within `drainMs`, closes the spool. */
+  async close(drainMs: number): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#directory.stop();
+    await this.#delivery.stop(drainMs);
+    await this.#spool.close();
+  }
+
+  #count(result: AcceptResult): AcceptResult {
+    this.metrics.pushes.inc({ outcome: result.outcome });
+    return result;
+  }
+
+  #flushStats(): void {
+    for (const [dimension, n] of this.#stats.missingDimension) this.metrics.dimensionMissing.inc({ dimension }, n);
+    for (const [measurement, n] of this.#stats.missingMeasurement) this.metrics.measurementMissing.inc({ measurement }, n);
+    this.#stats.missingDimension.clear();
+    this.#stats.missingMeasurement.clear();
+  }
+}
+
+function buildGeneration(config: ResolvedConfig): Generation {
+  const push = config.spec.push;
+  const format: PushFormat =
+    push.format === 'template' && push.template !== undefined
+      ? { type: 'template', fields: push.template }
+      : { type: 'json' };
+  return { config, plan: buildMappingPlan(config.spec), format, maxBodyBytes: push.maxBodyBytes };
+}
+
+function deliveryOptions(config: ResolvedConfig): DeliveryOptions {
+  return { maxPoints: config.spec.tsdb.batchMaxPoints, maxDelayMs: parseDuration(config.spec.tsdb.batchMaxDelay) };
+}
+
+function directoryOptions(config: ResolvedConfig, logger: Logger): NodeDirectoryOptions {
+  const cp = config.spec.catchpoint;
+  return {
+    api: cp.api,
+    baseURL: cp.baseURL,
+    credentials: config.catchpoint,
+    refreshIntervalMs: parseDuration(cp.refreshInterval),
+    unknownNodeRefreshMinIntervalMs: parseDuration(cp.unknownNodeRefreshInterval),
+    v1BearerEncoding: cp.v1BearerEncoding,
+    logger: logger.child({ component: 'directory' }),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * The delivery loop: spool → TSDB writer, one batch at a time, in order. A batch is acknowledged
+ * in the spool only after the writer settled it (written, or refused for good by the TSDB);
+ * any other failure retries the same batch with jittered exponential backoff, forever — the
+ * spool, not memory, absorbs the outage, and its limit turns into 503s at the push endpoint.
+ */
+import type { Logger } from 'pino';
+import pRetry from 'p-retry';
+import type { TsdbWriter } from '../opentsdb/writer.ts';
+import type { WriteAheadSpool } from '../spool/wal.ts';
+import { type BridgeMetrics, rejectionReason } from './metrics.ts';
+
+export interface DeliveryOptions {
+  maxPoints: number;
+  maxDelayMs: number;
+}
+
+export class Delivery {
+  readonly #spool: WriteAheadSpool;
+  readonly #metrics: BridgeMetrics;
+  readonly #logger: Logger;
+  #writer: TsdbWriter;
+  #options: DeliveryOptions;
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #lastFailureLog = 0;
+  #draining = false;
+
+  constructor(spool: WriteAheadSpool, writer: TsdbWriter, options: DeliveryOptions, metrics: BridgeMetrics, logger: Logger) {
+    this.#spool = spool;
+    this.#writer = writer;
+    this.#options = options;
+    this.#metrics = metrics;
+    this.#logger = logger;
+  }
+
+  /** Swaps writer and batching between batches (live reload); returns the old writer to close. */
+  reconfigure(writer: TsdbWriter, options: DeliveryOptions): TsdbWriter {
+    const old = this.#writer;
+    this.#writer = writer;
+    this.#options = options;
+    return old;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /**
+   * Stops after delivering what the spool holds, or at the deadline, whichever is first; what is
+   * left stays in the spool for the next start.
+   */
+  async stop(drainTimeoutMs: number): Promise<void> {
+    this.#draining = true;
+    const deadline = setTimeout(() => this.#abort.abort(), drainTimeoutMs);
+    const idle = setInterval(() => {
+      if (this.#spool.bytes === 0) this.#abort.abort();
+    }, 20);
+    try {
+      await this.#loop;
+    } finally {
+      clearTimeout(deadline);
+      clearInterval(idle);
+      await this.#writer.close();
+    }
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      const batch = await this.#spool.read(this.#options.maxPoints, this.#draining ? 0 : this.#options.maxDelayMs, signal);
+      if (batch.records.length === 0) continue;
+      try {
+        await pRetry(() => this.#writeOnce(batch.records), {
+          retries: Number.POSITIVE_INFINITY,
+          minTimeout: 250,
+          maxTimeout: 30_000,
+          factor: 2,
+          randomize: true,
+          signal,
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            this.#metrics.datapointsRetried.inc(batch.records.length);
+            this.#logFailure(error, attemptNumber);
+          },
+        });
+        await this.#spool.ack(batch);
+      } catch (err) {
+        // Only an abort ends the retries: leave the batch in the spool for the next start.
+        this.#spool.rewind();
+        if (!signal.aborted) this.#logger.error({ err }, 'delivery loop stopped unexpectedly');
+        return;
+      }
+    }
+  }
+
+  async #writeOnce(records: string[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const result = await this.#writer.write(records, this.#abort.signal);
+      this.#metrics.tsdbRequestDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+      this.#metrics.datapointsWritten.inc(result.written);
+      for (const r of result.rejected) this.#metrics.datapointsRejected.inc({ reason: rejectionReason(r.error) });
+    } catch (err) {
+      this.#metrics.tsdbRequestDuration.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+      // p-retry gives up on TypeErrors; a writer bug must not stop delivery, so every failure
+      // is retried as a plain Error.
+      if (err instanceof TypeError) throw new Error(err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  /** One line per 10 s at most: an outage must not flood the log. */
+  #logFailure(error: Error, attempt: number): void {
+    const now = Date.now();
+    if (now - this.#lastFailureLog < 10_000) return;
+    this.#lastFailureLog = now;
+    const code = (error as { code?: string }).code;
+    this.#logger.warn(
+      { code, endpoint: this.#writer.endpoint, attempt, spoolBytes: this.#spool.bytes, error: error.message },
+      'TSDB write failed; retrying with backoff, points stay in the spool',
+    );
+  }
+}

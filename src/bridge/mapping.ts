@@ -1,0 +1,188 @@
+/**
+ * Push + node + spec → datapoints, as pure functions. A MappingPlan is computed once per config
+ * generation (metric name parts, tag keys, measurement readers) so that mapping a push only
+ * concatenates strings and serialises points.
+ *
+ * Naming layouts:
+ *  - seed (default, NS1 compatible): `<prefix>.<measurement>.by_<dim>.<testId>` tagged `nodeid`
+ *    and the dimension's own tag; `status` adds `status=ok|error` and, on failures, the seed's
+ *    `<prefix>.error.by_node.<testId>` tagged `error=<code>`. The `test` dimension writes
+ *    `<prefix>.<measurement>.by_test` tagged `nodeid` and `testid`: one metric across all tests.
+ *  - tags: `<prefix>.<measurement>` tagged `testid`, `nodeid` and every other dimension; status
+ *    is 1 (ok) or 0 (error); `error` is tagged `testid`, `nodeid`, `error`.
+ * A dimension without a value for this node is left out of that point (seed: no point for that
+ * dimension; tags: no tag) and counted, never written as an empty tag.
+ */
+import type { CatchpointBridgeSpec, Dimension } from '../api/types.ts';
+import type { NodeInfo } from '../catchpoint/node.ts';
+import { type CatchpointPush, readMeasurement } from '../catchpoint/push.ts';
+import type { EncodedDatapoint } from '../opentsdb/datapoint.ts';
+import { sanitizeTagValue } from '../opentsdb/sanitize.ts';
+
+type MeasurementKind = 'value' | 'status' | 'error';
+
+interface PlannedMeasurement {
+  name: string;
+  kind: MeasurementKind;
+  /** readMeasurement key for kind 'value'. */
+  key: string;
+  /** Metric name up to (not including) the `.by_<dim>` part. */
+  metricBase: string;
+}
+
+interface PlannedDimension {
+  dimension: Dimension;
+  /** Tag key, or undefined for `node` (nodeid is on every point anyway). */
+  tagKey: string | undefined;
+}
+
+export interface MappingPlan {
+  layout: 'seed' | 'tags';
+  prefix: string;
+  measurements: PlannedMeasurement[];
+  dimensions: PlannedDimension[];
+  /** Whether the seed's error.by_node series is written (with `status` or `error`). */
+  errorByNode: boolean;
+}
+
+/** Counters the caller reads; mapping increments them instead of allocating results. */
+export interface MappingStats {
+  /** Dimension → points (seed) or tags (tags layout) left out because the value was unknown. */
+  missingDimension: Map<Dimension, number>;
+  /** Measurements the push did not carry (e.g. rtt of a failed run). */
+  missingMeasurement: Map<string, number>;
+}
+
+export function newMappingStats(): MappingStats {
+  return { missingDimension: new Map(), missingMeasurement: new Map() };
+}
+
+const TAG_KEYS: Record<Dimension, string | undefined> = {
+  node: undefined,
+  asn: 'asn',
+  continent: 'continent',
+  city: 'city',
+  country: 'country',
+  region: 'region',
+  isp: 'isp',
+  networkType: 'network_type',
+  test: 'testid',
+};
+
+export function buildMappingPlan(spec: CatchpointBridgeSpec): MappingPlan {
+  const prefix = spec.naming.prefix;
+  const measurements: PlannedMeasurement[] = spec.measurements.map((name) => {
+    const kind: MeasurementKind = name === 'status' ? 'status' : name === 'error' ? 'error' : 'value';
+    const key = name === 'rtt' ? 'timing.total' : name;
+    return { name, kind, key, metricBase: `${prefix}.${name}` };
+  });
+  return {
+    layout: spec.naming.layout,
+    prefix,
+    measurements,
+    dimensions: spec.dimensions.map((dimension) => ({ dimension, tagKey: TAG_KEYS[dimension] })),
+    errorByNode: measurements.some((m) => m.kind === 'status' || m.kind === 'error'),
+  };
+}
+
+function dimensionValue(dimension: Dimension, push: CatchpointPush, node: NodeInfo): string | undefined {
+  switch (dimension) {
+    case 'node':
+      return push.nodeId;
+    case 'asn':
+      return node.asn ?? push.asn;
+    case 'continent':
+      return node.continent;
+    case 'city':
+      return node.city;
+    case 'country':
+      return node.country;
+    case 'region':
+      return node.region;
+    case 'isp':
+      return node.isp;
+    case 'networkType':
+      return node.networkType;
+    case 'test':
+      return push.testId;
+  }
+}
+
+function bump<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** Serialises one point; tag values are already sanitised, names come from the plan. */
+function encode(metric: string, timestamp: number, value: number, tags: Record<string, string>): EncodedDatapoint {
+  return JSON.stringify({ metric, timestamp, value, tags });
+}
+
+export function mapPush(
+  push: CatchpointPush,
+  node: NodeInfo,
+  plan: MappingPlan,
+  stats: MappingStats,
+): EncodedDatapoint[] {
+  const out: EncodedDatapoint[] = [];
+  const nodeid = sanitizeTagValue(push.nodeId) ?? push.nodeId;
+  const failed = push.errorCode !== undefined;
+  const errorTag = failed ? (sanitizeTagValue(push.errorCode!) ?? 'unknown') : undefined;
+
+  // Resolve each dimension's tag value once per push.
+  const values: Array<string | undefined> = plan.dimensions.map((d) => {
+    const raw = dimensionValue(d.dimension, push, node);
+    const clean = raw === undefined ? undefined : sanitizeTagValue(raw);
+    if (clean === undefined) bump(stats.missingDimension, d.dimension);
+    return clean;
+  });
+
+  for (const m of plan.measurements) {
+    let value: number | undefined;
+    if (m.kind === 'value') {
+      value = readMeasurement(push, m.key);
+      if (value === undefined) {
+        bump(stats.missingMeasurement, m.name);
+        continue;
+      }
+    } else if (m.kind === 'error') {
+      if (!failed) continue;
+      value = 1;
+    } else {
+      value = plan.layout === 'tags' && failed ? 0 : 1;
+    }
+
+    if (plan.layout === 'tags') {
+      const tags: Record<string, string> = { testid: push.testId, nodeid };
+      if (m.kind === 'error') {
+        tags.error = errorTag!;
+      } else {
+        for (let i = 0; i < plan.dimensions.length; i++) {
+          const tagKey = plan.dimensions[i]!.tagKey;
+          const v = values[i];
+          if (tagKey !== undefined && tagKey !== 'testid' && v !== undefined) tags[tagKey] = v;
+        }
+      }
+      out.push(encode(m.metricBase, push.timestampMs, value, tags));
+      continue;
+    }
+
+    // Seed layout: one series per dimension.
+    if (m.kind === 'error') continue; // error.by_node below, like the seed
+    for (let i = 0; i < plan.dimensions.length; i++) {
+      const d = plan.dimensions[i]!;
+      const v = values[i];
+      if (v === undefined) continue;
+      const isTest = d.dimension === 'test';
+      const metric = isTest ? `${m.metricBase}.by_test` : `${m.metricBase}.by_${d.dimension}.${push.testId}`;
+      const tags: Record<string, string> = { nodeid };
+      if (d.tagKey !== undefined) tags[d.tagKey] = v;
+      if (m.kind === 'status') tags.status = failed ? 'error' : 'ok';
+      out.push(encode(metric, push.timestampMs, value, tags));
+    }
+  }
+
+  if (plan.layout === 'seed' && failed && plan.errorByNode) {
+    out.push(encode(`${plan.prefix}.error.by_node.${push.testId}`, push.timestampMs, 1, { nodeid, error: errorTag! }));
+  }
+  return out;
+}

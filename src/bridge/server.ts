@@ -1,0 +1,78 @@
+/**
+ * Runs a bridge: first config from its source, the spool, the HTTP listener, live reload, and a
+ * graceful shutdown on SIGTERM/SIGINT (stop taking pushes, deliver what the spool holds within
+ * the drain budget, keep the rest on disk for the next start).
+ */
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { Bridge } from './bridge.ts';
+import type { ConfigSource, ResolvedConfig } from './config.ts';
+
+export interface ServeOptions {
+  source: ConfigSource;
+  listen: { host: string; port: number };
+  spoolDir: string;
+  logger: Logger;
+  /** Time given to delivery on shutdown before leaving the rest in the spool. */
+  drainMs: number;
+}
+
+export interface RunningBridge {
+  bridge: Bridge;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function serveBridge(options: ServeOptions): Promise<RunningBridge> {
+  const { logger } = options;
+  let bridge: Bridge | undefined;
+  const onChange = (config: ResolvedConfig) => {
+    try {
+      bridge?.apply(config);
+    } catch (err) {
+      bridge?.metrics.configErrors.inc({ reason: 'apply' });
+      logger.error({ err }, 'could not apply new config; keeping the last good one');
+    }
+  };
+  const onError = (err: Error) => {
+    bridge?.metrics.configErrors.inc({ reason: (err as { code?: string }).code ?? 'error' });
+    logger.error({ code: (err as { code?: string }).code, error: err.message }, 'new config refused; keeping the last good one');
+  };
+  const config = await options.source.start(onChange, onError);
+  bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
+  const app = buildApp({ bridge, logger: logger.child({ component: 'http' }) });
+  bridge.start();
+  const url = await app.listen({ host: options.listen.host, port: options.listen.port });
+  logger.info({ url, resource: config.resource, generation: config.generation, tokenRequired: bridge.tokens.required }, 'bridge listening');
+  if (!bridge.tokens.required) {
+    logger.warn('no push token configured: anyone who can reach POST / can write datapoints (seed-compatible mode)');
+  }
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      logger.info('shutting down: no new pushes, delivering what the spool holds');
+      await app.close();
+      await options.source.stop();
+      await bridge.close(options.drainMs);
+      logger.info({ spoolBytes: bridge.spoolBytes }, 'bridge stopped');
+    })();
+    return closing;
+  };
+  return { bridge, url, close };
+}
+
+/** Closes on SIGTERM/SIGINT, then exits. */
+export function closeOnSignals(running: { close(): Promise<void> }, logger: Logger): void {
+  const handler = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'signal received');
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}

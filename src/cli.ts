@@ -1,0 +1,84 @@
+/**
+ * `catchpoint-bridge` — one CLI for the product:
+ *   bridge --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR]
+ *   crd                  print the CatchpointBridge CRD (YAML)
+ */
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { buildCrd } from './api/crd.ts';
+import { InvalidSpecError } from './api/validate.ts';
+import { MissingSecretError } from './bridge/config.ts';
+import { FileConfigSource } from './bridge/file-config-source.ts';
+import { closeOnSignals, serveBridge } from './bridge/server.ts';
+import { createLogger } from './shared/logger.ts';
+
+const USAGE = `usage: catchpoint-bridge <command> [options]
+
+commands:
+  bridge   run a bridge: --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
+  crd      print the CatchpointBridge CustomResourceDefinition
+`;
+
+function parseListen(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  const host = i > 0 ? text.slice(0, i) : '0.0.0.0';
+  const port = Number(i >= 0 ? text.slice(i + 1) : text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --listen ${text}`);
+  return { host: host.replace(/^\[|\]$/g, ''), port };
+}
+
+async function bridgeCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      'secrets-dir': { type: 'string' },
+      listen: { type: 'string', default: '0.0.0.0:8080' },
+      'spool-dir': { type: 'string', default: '.spool' },
+      drain: { type: 'string', default: '20' },
+    },
+  });
+  if (values.config === undefined) throw new UsageError('bridge needs --config FILE');
+  const logger = createLogger();
+  const source = new FileConfigSource({ configFile: values.config, secretsDir: values['secrets-dir'] });
+  const running = await serveBridge({
+    source,
+    listen: parseListen(values.listen),
+    spoolDir: values['spool-dir'],
+    logger,
+    drainMs: Number(values.drain) * 1000,
+  });
+  closeOnSignals(running, logger);
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'bridge':
+        await bridgeCommand(rest);
+        return -1; // keeps running
+      case 'crd':
+        process.stdout.write(stringify(buildCrd(), { lineWidth: 0 }));
+        return 0;
+      default:
+        process.stderr.write(USAGE);
+        return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+    }
+  } catch (err) {
+    if (err instanceof InvalidSpecError || err instanceof MissingSecretError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;
