@@ -7,7 +7,7 @@
  * bytes: Catchpoint's Content-Type is not documented and templates may send text/plain.
  * Request URLs are never logged (they carry the token); the route pattern is.
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { AcceptResult, Bridge } from './bridge.ts';
 
@@ -21,8 +21,9 @@ export interface AppOptions {
 
 export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
   const app = Fastify({
-    loggerInstance: logger,
-    disableRequestLogging: true,
+    loggerInstance: logger as FastifyBaseLogger,
+    // Request logs would carry the URL, and a push URL carries its token.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: HARD_BODY_LIMIT,
     requestTimeout: 30_000,
     return503OnClosing: true,
@@ -70,7 +71,11 @@ export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
     if (status >= 500) req.log.error({ err, route: req.routeOptions.url }, 'request failed');
     const code = (err as { code?: string }).code;
     // Fastify's own client errors (413 body too large, 415, ...) keep their code; nothing else leaks.
-    res.code(status).send({ ok: false, code: status < 500 ? code : 'CPB_ERR_INTERNAL', reason: status < 500 ? err.message : 'internal error' });
+    res.code(status).send({
+      ok: false,
+      code: status < 500 ? code : 'CPB_ERR_INTERNAL',
+      reason: status < 500 ? (err as Error).message : 'internal error',
+    });
   });
   return app;
 }

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { validateSpec } from '../../../src/api/validate.ts';
+import { buildApp } from '../../../src/bridge/app.ts';
+import { Bridge } from '../../../src/bridge/bridge.ts';
+import { resolveSecrets } from '../../../src/bridge/config.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+
+const sample = await readFile(join(import.meta.dirname, '../../fixtures/catchpoint/dns-direct-v3.json'));
+const TOKEN = 'tok-0123456789abcdef0123456789abcdef';
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function setup(patch: Record<string, unknown> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'cpb-app-'));
+  dirs.push(dir);
+  const spec = validateSpec({
+    catchpoint: { credentialsSecretRef: { name: 'cp' }, baseURL: 'http://127.0.0.1:9' },
+    push: { tokenSecretRef: { name: 'push' } },
+    tsdb: { endpoints: [`file://${join(dir, 'points.put')}`] },
+    ...patch,
+  });
+  const secrets: Record<string, string> = { 'cp/apiKey': 'k', 'push/token': TOKEN };
+  const config = resolveSecrets('ns/b', 1, spec, (s, k) => secrets[`${s}/${k}`]);
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'debug' }, { write: (l: string) => void logLines.push(l) });
+  const bridge = await Bridge.create(config, { spoolDir: join(dir, 'spool'), logger, processMetrics: false });
+  const app = buildApp({ bridge, logger });
+  after(async () => {
+    await app.close();
+    await bridge.close(100);
+  });
+  return { app, bridge, dir, logLines };
+}
+
+test('a valid push with the right token is accepted, whatever its Content-Type', async () => {
+  const { app } = await setup();
+  for (const ct of ['application/json', 'text/plain', 'application/octet-stream']) {
+    const body = JSON.stringify({ ...JSON.parse(sample.toString()), TestId: ct.length });
+    const res = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: body, headers: { 'content-type': ct } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().ok, true);
+  }
+});
+
+test('a wrong, empty or missing token is 401 and nothing is spooled', async () => {
+  const { app, bridge } = await setup();
+  for (const url of ['/push/nope', `/push/${TOKEN}x`, '/']) {
+    const res = await app.inject({ method: 'POST', url, payload: sample });
+    assert.equal(res.statusCode, 401, url);
+  }
+  assert.equal((await app.inject({ method: 'POST', url: '/push/', payload: sample })).statusCode, 401);
+  assert.equal(bridge.spoolBytes, 0);
+});
+
+test('POST / works without a token (seed compatibility)', async () => {
+  const { app } = await setup({ push: {} });
+  assert.equal((await app.inject({ method: 'POST', url: '/', payload: sample })).statusCode, 200);
+});
+
+test('malformed pushes get a 400 with a reason', async () => {
+  const { app } = await setup();
+  const cases: Array<[string | Buffer, RegExp]> = [
+    ['{"TestId": 1', /JSON/],
+    ['[1,2]', /object/i],
+    [JSON.stringify({ TestId: 1, NodeId: 2, Summary: { Timestamp: '2016' } }), /Timestamp/],
+    [JSON.stringify({ NodeId: 2, Summary: { Timestamp: '20160226010449609' } }), /TestId/],
+    [Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /UTF-8/],
+    [JSON.stringify({ TestId: 1, NodeId: 2, Summary: { Timestamp: '29990226010449609' } }), /future/],
+  ];
+  for (const [payload, reason] of cases) {
+    const res = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload });
+    assert.equal(res.statusCode, 400, String(payload));
+    assert.match(res.json().reason, reason);
+    assert.match(res.json().code, /^CPB_ERR_/);
+  }
+});
+
+test('a body over push.maxBodyBytes is 413', async () => {
+  const { app } = await setup({ push: { tokenSecretRef: { name: 'push' }, maxBodyBytes: 1024 } });
+  const big = JSON.stringify({ ...JSON.parse(sample.toString()), Pad: 'x'.repeat(2000) });
+  assert.equal((await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: big })).statusCode, 413);
+});
+
+test('a re-delivered push is acknowledged and written once', async () => {
+  const { app } = await setup();
+  const first = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: sample });
+  const again = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: sample });
+  // No directory reachable here: tags come from the push itself (NodeName, Asn), so there is
+  // no region and 6 of the seed's 7 dimensions are written.
+  assert.equal(first.json().datapoints, 12);
+  assert.equal(again.statusCode, 200);
+  assert.equal(again.json().datapoints, 0);
+});
+
+test('a full spool answers 503 with Retry-After, never a silent drop', async () => {
+  const { app } = await setup({ spool: { maxBytes: '1Ki' } });
+  const res = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: sample });
+  assert.equal(res.statusCode, 503);
+  assert.equal(res.headers['retry-after'], '30');
+});
+
+test('/metrics counts pushes by outcome; /healthz and /readyz answer; no token in any log line', async () => {
+  const { app, logLines } = await setup();
+  await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: sample });
+  await app.inject({ method: 'POST', url: '/push/wrong', payload: sample });
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /catchpoint_bridge_pushes_total\{outcome="accepted"\} 1/);
+  assert.match(metrics, /catchpoint_bridge_pushes_total\{outcome="unauthorized"\} 1/);
+  assert.match(metrics, /catchpoint_bridge_datapoints_spooled_total 12/);
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  assert.ok(logLines.every((l) => !l.includes(TOKEN)));
+});
