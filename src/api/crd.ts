@@ -9,11 +9,24 @@
  *  - leaves defaulted fields out of `required`, since the API server fills them in.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { API_GROUP, API_VERSION, CatchpointBridgeSpec, CatchpointBridgeStatus, KIND, PLURAL } from './schema.ts';
+import {
+  API_GROUP,
+  API_VERSION,
+  CatchpointBridgeSpec,
+  CatchpointBridgeStatus,
+  KIND,
+  PLURAL,
+} from './schema.ts';
 
 type JsonSchema = Record<string, unknown>;
 
-const DROPPED_KEYWORDS = new Set(['$id', 'uniqueItems', 'additionalProperties', 'patternProperties', 'anyOf']);
+const DROPPED_KEYWORDS = new Set([
+  '$id',
+  'uniqueItems',
+  'additionalProperties',
+  'patternProperties',
+  'anyOf',
+]);
 
 export function toStructural(schema: TSchema): JsonSchema {
   const literalUnion = asLiteralUnion(schema);
@@ -46,7 +59,10 @@ export function toStructural(schema: TSchema): JsonSchema {
       const rules = (out['x-kubernetes-validations'] as unknown[] | undefined) ?? [];
       out['x-kubernetes-validations'] = [
         ...rules,
-        { rule: `self.all(k, k.matches('${pattern.replaceAll('\\', '\\\\')}'))`, message: `keys must match ${pattern}` },
+        {
+          rule: `self.all(k, k.matches('${pattern.replaceAll('\\', '\\\\')}'))`,
+          message: `keys must match ${pattern}`,
+        },
       ];
     }
   } else if (

@@ -36,7 +36,8 @@ export const SEED_DIMENSIONS = ['node', 'asn', 'continent', 'city', 'country', '
  * path under Summary, lower case: `timing.dns`, `byte.response.totalcontent`,
  * `ping.packetlosspct`, `traceroute.rtt`, ...
  */
-export const MEASUREMENT_PATTERN = '^(rtt|status|error|(timing|byte|counter|ping|score|traceroute)(\\.[a-z0-9]{1,40}){1,3})$';
+export const MEASUREMENT_PATTERN =
+  '^(rtt|status|error|(timing|byte|counter|ping|score|traceroute)(\\.[a-z0-9]{1,40}){1,3})$';
 
 const DURATION_PATTERN = '^([0-9]{1,6}(ms|s|m|h))+$';
 const QUANTITY_PATTERN = '^[0-9]{1,12}(Ki|Mi|Gi)?$';
@@ -287,7 +288,10 @@ export const DeploymentSpec = Type.Object(
         {
           additionalProperties: false,
           'x-kubernetes-validations': [
-            { rule: 'self.minReplicas <= self.maxReplicas', message: 'minReplicas must not exceed maxReplicas' },
+            {
+              rule: 'self.minReplicas <= self.maxReplicas',
+              message: 'minReplicas must not exceed maxReplicas',
+            },
           ],
         },
       ),
@@ -330,7 +334,7 @@ export const CatchpointBridgeSpec = Type.Object(
       uniqueItems: true,
       default: [...SEED_DIMENSIONS],
       'x-kubernetes-list-type': 'set',
-      description: 'Dimensions the datapoints are sliced by (the seed\'s seven by default).',
+      description: "Dimensions the datapoints are sliced by (the seed's seven by default).",
     }),
     measurements: Type.Array(Type.String({ pattern: MEASUREMENT_PATTERN, maxLength: 64 }), {
       minItems: 1,
@@ -350,7 +354,8 @@ export const CatchpointBridgeSpec = Type.Object(
     'x-kubernetes-validations': [
       {
         rule: "self.naming.layout != 'tags' || size(self.dimensions.filter(d, d != 'node' && d != 'test')) + 2 <= self.tsdb.maxTags",
-        message: 'the tags layout tags each point with testid, nodeid and every other dimension: that is more tags than tsdb.maxTags allows',
+        message:
+          'the tags layout tags each point with testid, nodeid and every other dimension: that is more tags than tsdb.maxTags allows',
       },
       {
         rule: "self.naming.layout != 'seed' || 3 <= self.tsdb.maxTags",

@@ -4,8 +4,9 @@
  * checks, then the CRD's own CEL rules, evaluated with a standard CEL interpreter, so a file the
  * bridge accepts is exactly a CR the API server would admit.
  */
-import { isCelError, run } from '@bufbuild/cel';
+
 import type { CelInput } from '@bufbuild/cel';
+import { isCelError, run } from '@bufbuild/cel';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parseAllDocuments } from 'yaml';

@@ -7,7 +7,12 @@
  * bytes: Catchpoint's Content-Type is not documented and templates may send text/plain.
  * Request URLs are never logged (they carry the token); the route pattern is.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { AcceptResult, Bridge } from './bridge.ts';
 
@@ -36,7 +41,9 @@ export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
   const reply = (res: FastifyReply, result: AcceptResult) => {
     if (result.status === 503) res.header('retry-after', '30');
     if (result.status === 200) return res.code(200).send({ ok: true, datapoints: result.datapoints ?? 0 });
-    return res.code(result.status).send({ ok: false, code: result.code ?? result.outcome, reason: result.reason });
+    return res
+      .code(result.status)
+      .send({ ok: false, code: result.code ?? result.outcome, reason: result.reason });
   };
 
   const handle = async (token: string | undefined, body: unknown, res: FastifyReply) => {
@@ -54,7 +61,9 @@ export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
     return reply(res, await bridge.accept(buf));
   };
 
-  app.post<{ Params: { token: string } }>('/push/:token', (req, res) => handle(req.params.token, req.body, res));
+  app.post<{ Params: { token: string } }>('/push/:token', (req, res) =>
+    handle(req.params.token, req.body, res),
+  );
   app.post('/', (req, res) => handle(undefined, req.body, res));
 
   app.get('/healthz', (_req, res) => res.send({ ok: true }));

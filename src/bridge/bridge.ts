@@ -4,19 +4,25 @@
  * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
  */
 import { TextDecoder } from 'node:util';
-import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
+import type { Logger } from 'pino';
 import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/directory.ts';
-import { fallbackNodeInfo } from '../catchpoint/node.ts';
-import { type CatchpointPush, parsePush, type PushFormat } from '../catchpoint/push.ts';
 import { PushParseError } from '../catchpoint/errors.ts';
+import { fallbackNodeInfo } from '../catchpoint/node.ts';
+import { type CatchpointPush, type PushFormat, parsePush } from '../catchpoint/push.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
 import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
 import type { ResolvedConfig } from './config.ts';
 import { Deduper } from './dedupe.ts';
 import { Delivery, type DeliveryOptions } from './delivery.ts';
-import { buildMappingPlan, type MappingPlan, type MappingStats, mapPush, newMappingStats } from './mapping.ts';
+import {
+  buildMappingPlan,
+  type MappingPlan,
+  type MappingStats,
+  mapPush,
+  newMappingStats,
+} from './mapping.ts';
 import { type BridgeMetrics, createBridgeMetrics, type PushOutcome } from './metrics.ts';
 import { PushTokens } from './push-tokens.ts';
 import { createTsdbWriter } from './tsdb-writer.ts';
@@ -84,11 +90,18 @@ export class Bridge {
           const at = this.#directory.lastSuccessAt;
           return at === undefined ? undefined : (Date.now() - at) / 1000;
         },
-        lastPushAgeSeconds: () => (this.#lastPushAt === undefined ? undefined : (Date.now() - this.#lastPushAt) / 1000),
+        lastPushAgeSeconds: () =>
+          this.#lastPushAt === undefined ? undefined : (Date.now() - this.#lastPushAt) / 1000,
       },
       options.processMetrics ?? true,
     );
-    this.#delivery = new Delivery(spool, writer, deliveryOptions(config), this.metrics, options.logger.child({ component: 'delivery' }));
+    this.#delivery = new Delivery(
+      spool,
+      writer,
+      deliveryOptions(config),
+      this.metrics,
+      options.logger.child({ component: 'delivery' }),
+    );
     this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
     this.metrics.configGeneration.set(config.generation);
   }
@@ -141,7 +154,8 @@ export class Bridge {
     this.#deduper.windowMs = parseDuration(config.spec.push.dedupeWindow);
     this.#directory.reconfigure(directoryOptions(config, this.#logger));
     if (
-      JSON.stringify([previous.spec.tsdb, previous.tsdbAuth]) !== JSON.stringify([config.spec.tsdb, config.tsdbAuth])
+      JSON.stringify([previous.spec.tsdb, previous.tsdbAuth]) !==
+      JSON.stringify([config.spec.tsdb, config.tsdbAuth])
     ) {
       const old = this.#delivery.reconfigure(createTsdbWriter(config, this.#logger), deliveryOptions(config));
       void old.close();
@@ -157,10 +171,15 @@ export class Bridge {
   }
 
   async accept(body: Buffer): Promise<AcceptResult> {
-    if (this.#closing) return this.#count({ status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' });
+    if (this.#closing)
+      return this.#count({ status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' });
     const gen = this.#generation;
     if (body.length > gen.maxBodyBytes) {
-      return this.#count({ status: 413, outcome: 'too_large', reason: `body over ${gen.maxBodyBytes} bytes` });
+      return this.#count({
+        status: 413,
+        outcome: 'too_large',
+        reason: `body over ${gen.maxBodyBytes} bytes`,
+      });
     }
     let push: CatchpointPush;
     try {
@@ -170,7 +189,12 @@ export class Bridge {
         return this.#count({ status: 400, outcome: 'invalid', code: err.code, reason: err.message });
       }
       if (err instanceof TypeError) {
-        return this.#count({ status: 400, outcome: 'invalid', code: 'CPB_ERR_PUSH_ENCODING', reason: 'body is not valid UTF-8' });
+        return this.#count({
+          status: 400,
+          outcome: 'invalid',
+          code: 'CPB_ERR_PUSH_ENCODING',
+          reason: 'body is not valid UTF-8',
+        });
       }
       throw err;
     }
@@ -197,7 +221,12 @@ export class Bridge {
     } catch (err) {
       dedupe.settle(false);
       if (err instanceof SpoolFullError) {
-        return this.#count({ status: 503, outcome: 'refused_spool_full', code: err.code, reason: 'spool full; retry later' });
+        return this.#count({
+          status: 503,
+          outcome: 'refused_spool_full',
+          code: err.code,
+          reason: 'spool full; retry later',
+        });
       }
       throw err;
     }
@@ -223,8 +252,10 @@ export class Bridge {
   }
 
   #flushStats(): void {
-    for (const [dimension, n] of this.#stats.missingDimension) this.metrics.dimensionMissing.inc({ dimension }, n);
-    for (const [measurement, n] of this.#stats.missingMeasurement) this.metrics.measurementMissing.inc({ measurement }, n);
+    for (const [dimension, n] of this.#stats.missingDimension)
+      this.metrics.dimensionMissing.inc({ dimension }, n);
+    for (const [measurement, n] of this.#stats.missingMeasurement)
+      this.metrics.measurementMissing.inc({ measurement }, n);
     this.#stats.missingDimension.clear();
     this.#stats.missingMeasurement.clear();
   }
@@ -240,7 +271,10 @@ function buildGeneration(config: ResolvedConfig): Generation {
 }
 
 function deliveryOptions(config: ResolvedConfig): DeliveryOptions {
-  return { maxPoints: config.spec.tsdb.batchMaxPoints, maxDelayMs: parseDuration(config.spec.tsdb.batchMaxDelay) };
+  return {
+    maxPoints: config.spec.tsdb.batchMaxPoints,
+    maxDelayMs: parseDuration(config.spec.tsdb.batchMaxDelay),
+  };
 }
 
 function directoryOptions(config: ResolvedConfig, logger: Logger): NodeDirectoryOptions {

@@ -4,8 +4,9 @@
  * any other failure retries the same batch with jittered exponential backoff, forever — the
  * spool, not memory, absorbs the outage, and its limit turns into 503s at the push endpoint.
  */
-import type { Logger } from 'pino';
+
 import pRetry from 'p-retry';
+import type { Logger } from 'pino';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import type { WriteAheadSpool } from '../spool/wal.ts';
 import { type BridgeMetrics, rejectionReason } from './metrics.ts';
@@ -26,7 +27,13 @@ export class Delivery {
   #lastFailureLog = 0;
   #draining = false;
 
-  constructor(spool: WriteAheadSpool, writer: TsdbWriter, options: DeliveryOptions, metrics: BridgeMetrics, logger: Logger) {
+  constructor(
+    spool: WriteAheadSpool,
+    writer: TsdbWriter,
+    options: DeliveryOptions,
+    metrics: BridgeMetrics,
+    logger: Logger,
+  ) {
     this.#spool = spool;
     this.#writer = writer;
     this.#options = options;
@@ -68,7 +75,11 @@ export class Delivery {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
-      const batch = await this.#spool.read(this.#options.maxPoints, this.#draining ? 0 : this.#options.maxDelayMs, signal);
+      const batch = await this.#spool.read(
+        this.#options.maxPoints,
+        this.#draining ? 0 : this.#options.maxDelayMs,
+        signal,
+      );
       if (batch.records.length === 0) continue;
       try {
         await pRetry(() => this.#writeOnce(batch.records), {
@@ -99,7 +110,8 @@ export class Delivery {
       const result = await this.#writer.write(records, this.#abort.signal);
       this.#metrics.tsdbRequestDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
       this.#metrics.datapointsWritten.inc(result.written);
-      for (const r of result.rejected) this.#metrics.datapointsRejected.inc({ reason: rejectionReason(r.error) });
+      for (const r of result.rejected)
+        this.#metrics.datapointsRejected.inc({ reason: rejectionReason(r.error) });
     } catch (err) {
       this.#metrics.tsdbRequestDuration.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
       // p-retry gives up on TypeErrors; a writer bug must not stop delivery, so every failure

@@ -3,7 +3,7 @@
  * volumes (`<dir>/<secret-name>/<key>`): how a developer runs the bridge, and how most bridge
  * tests do. Both are re-read when they change, so edits apply live here too.
  */
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { parseCatchpointBridgeManifest } from '../api/validate.ts';
 import { type ConfigSource, type ResolvedConfig, resolveSecrets } from './config.ts';

@@ -113,7 +113,12 @@ function bump<K>(map: Map<K, number>, key: K): void {
 }
 
 /** Serialises one point; tag values are already sanitised, names come from the plan. */
-function encode(metric: string, timestamp: number, value: number, tags: Record<string, string>): EncodedDatapoint {
+function encode(
+  metric: string,
+  timestamp: number,
+  value: number,
+  tags: Record<string, string>,
+): EncodedDatapoint {
   return JSON.stringify({ metric, timestamp, value, tags });
 }
 
@@ -182,7 +187,12 @@ export function mapPush(
   }
 
   if (plan.layout === 'seed' && failed && plan.errorByNode) {
-    out.push(encode(`${plan.prefix}.error.by_node.${push.testId}`, push.timestampMs, 1, { nodeid, error: errorTag! }));
+    out.push(
+      encode(`${plan.prefix}.error.by_node.${push.testId}`, push.timestampMs, 1, {
+        nodeid,
+        error: errorTag!,
+      }),
+    );
   }
   return out;
 }

@@ -2,7 +2,7 @@
  * The bridge's Prometheus metrics (prom-client), one registry per Bridge so tests can run several
  * in one process. Names are the reference for dashboards and alerts (docs/metrics.md).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type PushOutcome =
   | 'accepted'
@@ -49,23 +49,60 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
         if (v !== undefined) this.set(v);
       },
     });
-  gauge('catchpoint_bridge_spool_bytes', 'Bytes in the write-ahead spool not yet delivered.', sources.spoolBytes);
-  gauge('catchpoint_bridge_spool_datapoints', 'Datapoints in the spool not yet delivered (estimate after a restart).', sources.spoolRecords);
-  gauge('catchpoint_bridge_directory_nodes', 'Nodes in the Catchpoint node directory.', sources.directoryNodes);
-  gauge('catchpoint_bridge_directory_age_seconds', 'Seconds since the node directory was last loaded.', sources.directoryAgeSeconds);
-  gauge('catchpoint_bridge_last_push_age_seconds', 'Seconds since the last accepted push.', sources.lastPushAgeSeconds);
+  gauge(
+    'catchpoint_bridge_spool_bytes',
+    'Bytes in the write-ahead spool not yet delivered.',
+    sources.spoolBytes,
+  );
+  gauge(
+    'catchpoint_bridge_spool_datapoints',
+    'Datapoints in the spool not yet delivered (estimate after a restart).',
+    sources.spoolRecords,
+  );
+  gauge(
+    'catchpoint_bridge_directory_nodes',
+    'Nodes in the Catchpoint node directory.',
+    sources.directoryNodes,
+  );
+  gauge(
+    'catchpoint_bridge_directory_age_seconds',
+    'Seconds since the node directory was last loaded.',
+    sources.directoryAgeSeconds,
+  );
+  gauge(
+    'catchpoint_bridge_last_push_age_seconds',
+    'Seconds since the last accepted push.',
+    sources.lastPushAgeSeconds,
+  );
   return {
     registry,
-    pushes: new Counter({ name: 'catchpoint_bridge_pushes_total', help: 'Pushes received, by outcome.', labelNames: ['outcome'], registers }),
-    datapointsSpooled: new Counter({ name: 'catchpoint_bridge_datapoints_spooled_total', help: 'Datapoints accepted into the spool.', registers }),
-    datapointsWritten: new Counter({ name: 'catchpoint_bridge_datapoints_written_total', help: 'Datapoints the TSDB accepted.', registers }),
+    pushes: new Counter({
+      name: 'catchpoint_bridge_pushes_total',
+      help: 'Pushes received, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    datapointsSpooled: new Counter({
+      name: 'catchpoint_bridge_datapoints_spooled_total',
+      help: 'Datapoints accepted into the spool.',
+      registers,
+    }),
+    datapointsWritten: new Counter({
+      name: 'catchpoint_bridge_datapoints_written_total',
+      help: 'Datapoints the TSDB accepted.',
+      registers,
+    }),
     datapointsRejected: new Counter({
       name: 'catchpoint_bridge_datapoints_rejected_total',
       help: 'Datapoints the TSDB refused for good, by reason.',
       labelNames: ['reason'],
       registers,
     }),
-    datapointsRetried: new Counter({ name: 'catchpoint_bridge_datapoints_retried_total', help: 'Datapoints sent again after a failed TSDB write.', registers }),
+    datapointsRetried: new Counter({
+      name: 'catchpoint_bridge_datapoints_retried_total',
+      help: 'Datapoints sent again after a failed TSDB write.',
+      registers,
+    }),
     dimensionMissing: new Counter({
       name: 'catchpoint_bridge_dimension_missing_total',
       help: 'Datapoints or tags left out because the node had no value for the dimension.',
@@ -85,7 +122,11 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    configGeneration: new Gauge({ name: 'catchpoint_bridge_config_generation', help: 'Generation of the CatchpointBridge spec in use.', registers }),
+    configGeneration: new Gauge({
+      name: 'catchpoint_bridge_config_generation',
+      help: 'Generation of the CatchpointBridge spec in use.',
+      registers,
+    }),
     configErrors: new Counter({
       name: 'catchpoint_bridge_config_errors_total',
       help: 'Config generations refused (the last good one kept running), by reason.',

@@ -32,7 +32,8 @@ export class PushTokens {
       .map((t) => (t.until === Number.POSITIVE_INFINITY ? { digest: t.digest, until: now + overlapMs } : t))
       .filter((t) => t.until > now);
     this.#current = token;
-    this.#valid = token === undefined ? kept : [{ digest: digest(token), until: Number.POSITIVE_INFINITY }, ...kept];
+    this.#valid =
+      token === undefined ? kept : [{ digest: digest(token), until: Number.POSITIVE_INFINITY }, ...kept];
   }
 
   matches(candidate: string, now = Date.now()): boolean {

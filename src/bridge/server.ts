@@ -36,16 +36,24 @@ export async function serveBridge(options: ServeOptions): Promise<RunningBridge>
   };
   const onError = (err: Error) => {
     bridge?.metrics.configErrors.inc({ reason: (err as { code?: string }).code ?? 'error' });
-    logger.error({ code: (err as { code?: string }).code, error: err.message }, 'new config refused; keeping the last good one');
+    logger.error(
+      { code: (err as { code?: string }).code, error: err.message },
+      'new config refused; keeping the last good one',
+    );
   };
   const config = await options.source.start(onChange, onError);
   bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
   const app = buildApp({ bridge, logger: logger.child({ component: 'http' }) });
   bridge.start();
   const url = await app.listen({ host: options.listen.host, port: options.listen.port });
-  logger.info({ url, resource: config.resource, generation: config.generation, tokenRequired: bridge.tokens.required }, 'bridge listening');
+  logger.info(
+    { url, resource: config.resource, generation: config.generation, tokenRequired: bridge.tokens.required },
+    'bridge listening',
+  );
   if (!bridge.tokens.required) {
-    logger.warn('no push token configured: anyone who can reach POST / can write datapoints (seed-compatible mode)');
+    logger.warn(
+      'no push token configured: anyone who can reach POST / can write datapoints (seed-compatible mode)',
+    );
   }
   let closing: Promise<void> | undefined;
   const close = () => {

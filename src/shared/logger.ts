@@ -3,7 +3,7 @@
  * hard exit). Redaction is a second line of defence: code never passes secrets to the logger,
  * and request URLs are logged as their route pattern, never whole (a push URL carries its token).
  */
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { type Logger, type LoggerOptions, pino } from 'pino';
 
 export const REDACT_PATHS = [
   'token',

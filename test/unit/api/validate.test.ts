@@ -24,7 +24,11 @@ const bad: Array<[string, unknown, string]> = [
   ['unknown dimension', { ...minimal, dimensions: ['planet'] }, '/spec/dimensions/0'],
   ['duplicate dimension', { ...minimal, dimensions: ['city', 'city'] }, '/spec/dimensions'],
   ['bad measurement', { ...minimal, measurements: ['rtt', 'Timing Total'] }, '/spec/measurements/1'],
-  ['bad baseURL', { ...minimal, catchpoint: { ...minimal.catchpoint, baseURL: 'io.catchpoint.com' } }, '/spec/catchpoint/baseURL'],
+  [
+    'bad baseURL',
+    { ...minimal, catchpoint: { ...minimal.catchpoint, baseURL: 'io.catchpoint.com' } },
+    '/spec/catchpoint/baseURL',
+  ],
   ['template without fields', { ...minimal, push: { format: 'template' } }, '/spec/push'],
   [
     'tags layout over the tag limit',
@@ -36,7 +40,10 @@ const bad: Array<[string, unknown, string]> = [
   ['bad duration', { ...minimal, push: { dedupeWindow: '2 hours' } }, '/spec/push/dedupeWindow'],
   [
     'v1 with one key for both',
-    { ...minimal, catchpoint: { api: 'v1', credentialsSecretRef: { name: 'a', clientIdKey: 'k', clientSecretKey: 'k' } } },
+    {
+      ...minimal,
+      catchpoint: { api: 'v1', credentialsSecretRef: { name: 'a', clientIdKey: 'k', clientSecretKey: 'k' } },
+    },
     '/spec/catchpoint',
   ],
 ];

@@ -42,7 +42,12 @@ test('a valid push with the right token is accepted, whatever its Content-Type',
   const { app } = await setup();
   for (const ct of ['application/json', 'text/plain', 'application/octet-stream']) {
     const body = JSON.stringify({ ...JSON.parse(sample.toString()), TestId: ct.length });
-    const res = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: body, headers: { 'content-type': ct } });
+    const res = await app.inject({
+      method: 'POST',
+      url: `/push/${TOKEN}`,
+      payload: body,
+      headers: { 'content-type': ct },
+    });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json().ok, true);
   }

@@ -9,8 +9,12 @@ import { parsePush } from '../../../src/catchpoint/push.ts';
 import { decodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
 import { validatePointForOpenTsdb } from '../../../src/opentsdb/validate.ts';
 
-const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/catchpoint', name), 'utf8');
-const baseSpec = { catchpoint: { credentialsSecretRef: { name: 'c' } }, tsdb: { endpoints: ['http://t:4242'] } };
+const fixture = (name: string) =>
+  readFileSync(join(import.meta.dirname, '../../fixtures/catchpoint', name), 'utf8');
+const baseSpec = {
+  catchpoint: { credentialsSecretRef: { name: 'c' } },
+  tsdb: { endpoints: ['http://t:4242'] },
+};
 const jinan: NodeInfo = {
   id: '312',
   name: 'Jinan, CN - Unicom',
@@ -28,7 +32,9 @@ const T = Date.UTC(2016, 1, 26, 1, 4, 49, 609);
 function map(specPatch: Record<string, unknown>, body: string, node: NodeInfo = jinan) {
   const spec = validateSpec({ ...baseSpec, ...specPatch });
   const stats = newMappingStats();
-  const points = mapPush(parsePush(body, { type: 'json' }), node, buildMappingPlan(spec), stats).map(decodeDatapoint);
+  const points = mapPush(parsePush(body, { type: 'json' }), node, buildMappingPlan(spec), stats).map(
+    decodeDatapoint,
+  );
   return { points, stats };
 }
 
@@ -45,7 +51,12 @@ test("the seed's sample push maps to the seed's 14 series, names, tags, values a
   };
   const expected = Object.entries(expectedTags).flatMap(([dim, tags]) => [
     { metric: `catchpoint.rtt.by_${dim}.12345`, timestamp: T, value: 158, tags: { nodeid: '312', ...tags } },
-    { metric: `catchpoint.status.by_${dim}.12345`, timestamp: T, value: 1, tags: { nodeid: '312', ...tags, status: 'ok' } },
+    {
+      metric: `catchpoint.status.by_${dim}.12345`,
+      timestamp: T,
+      value: 1,
+      tags: { nodeid: '312', ...tags, status: 'ok' },
+    },
   ]);
   const byName = (a: { metric: string }, b: { metric: string }) => a.metric.localeCompare(b.metric);
   assert.deepEqual([...points].sort(byName), expected.sort(byName));
@@ -65,11 +76,18 @@ test("a failed run writes status=error and the seed's error.by_node series, and 
   assert.equal(statuses.length, 7);
   assert.ok(statuses.every((p) => p.tags.status === 'error'));
   const errors = points.filter((p) => p.metric === 'catchpoint.error.by_node.77');
-  assert.deepEqual(errors.map((p) => p.tags), [{ nodeid: '312', error: '12029' }]);
+  assert.deepEqual(
+    errors.map((p) => p.tags),
+    [{ nodeid: '312', error: '12029' }],
+  );
 });
 
 test('an unknown dimension value leaves that series out and is counted, never an empty tag', () => {
-  const { points, stats } = map({}, fixture('dns-direct-v3.json'), { id: '312', city: '  ', country: 'China' });
+  const { points, stats } = map({}, fixture('dns-direct-v3.json'), {
+    id: '312',
+    city: '  ',
+    country: 'China',
+  });
   assert.ok(points.every((p) => Object.values(p.tags).every((v) => v !== '')));
   assert.equal(points.filter((p) => p.metric.includes('.by_city.')).length, 0);
   assert.equal(stats.missingDimension.get('city'), 1);
@@ -78,12 +96,26 @@ test('an unknown dimension value leaves that series out and is counted, never an
 
 test('the tags layout writes one series per measurement with every dimension as a tag', () => {
   const { points } = map(
-    { naming: { layout: 'tags', prefix: 'cp' }, dimensions: ['node', 'country', 'isp', 'test'], measurements: ['rtt', 'status', 'error'] },
+    {
+      naming: { layout: 'tags', prefix: 'cp' },
+      dimensions: ['node', 'country', 'isp', 'test'],
+      measurements: ['rtt', 'status', 'error'],
+    },
     fixture('dns-direct-v3.json'),
   );
   assert.deepEqual(points, [
-    { metric: 'cp.rtt', timestamp: T, value: 158, tags: { testid: '12345', nodeid: '312', country: 'China', isp: 'China_Unicom' } },
-    { metric: 'cp.status', timestamp: T, value: 1, tags: { testid: '12345', nodeid: '312', country: 'China', isp: 'China_Unicom' } },
+    {
+      metric: 'cp.rtt',
+      timestamp: T,
+      value: 158,
+      tags: { testid: '12345', nodeid: '312', country: 'China', isp: 'China_Unicom' },
+    },
+    {
+      metric: 'cp.status',
+      timestamp: T,
+      value: 1,
+      tags: { testid: '12345', nodeid: '312', country: 'China', isp: 'China_Unicom' },
+    },
   ]);
 });
 
@@ -100,5 +132,8 @@ test('other measurements: any Summary value by path, and the test dimension in t
     'catchpoint.byte.response.totalcontent.by_country.464062': 8489873,
     'catchpoint.byte.response.totalcontent.by_test': 8489873,
   });
-  assert.deepEqual(points.find((p) => p.metric.endsWith('by_test'))?.tags, { nodeid: '540', testid: '464062' });
+  assert.deepEqual(points.find((p) => p.metric.endsWith('by_test'))?.tags, {
+    nodeid: '540',
+    testid: '464062',
+  });
 });

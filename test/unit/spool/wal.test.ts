@@ -61,7 +61,10 @@ test('a restart resumes after the last acknowledged record, across segments', as
     rest,
     Array.from({ length: 25 }, (_, i) => `{"n":${i + 15}}`),
   );
-  assert.ok((await readdir(dir)).filter((n) => n.endsWith('.wal')).length <= 2, 'delivered segments are deleted');
+  assert.ok(
+    (await readdir(dir)).filter((n) => n.endsWith('.wal')).length <= 2,
+    'delivered segments are deleted',
+  );
   await spool.close();
 });
 
@@ -93,7 +96,11 @@ test('past maxBytes an append is refused whole and nothing is written', async ()
 });
 
 test('read waits for data and honours maxDelay to fill a batch', async () => {
-  const spool = await WriteAheadSpool.open({ dir: await tempDir(), maxBytes: 1 << 20, durability: 'buffered' });
+  const spool = await WriteAheadSpool.open({
+    dir: await tempDir(),
+    maxBytes: 1 << 20,
+    durability: 'buffered',
+  });
   const pending = spool.read(3, 50);
   setTimeout(() => void spool.append(['{"late":1}']), 20);
   const b = await pending;

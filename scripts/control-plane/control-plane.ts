@@ -1,0 +1,497 @@
+// A real Kubernetes control plane (etcd + kube-apiserver, envtest-style) on loopback ports.
+//
+// This is the one implementation shared by the test harness (test/harness/control-plane.ts) and
+// `npm run cluster:up/down` (scripts/cluster.ts). It owns the process lifecycle: certificates,
+// ports, spawning, readiness, CRD installation and teardown. There is no controller-manager,
+// scheduler or kubelet: Deployments get no Pods, deleted namespaces stay Terminating, and no
+// `default` ServiceAccounts appear (hence --disable-admission-plugins=ServiceAccount).
+//
+// Everything a plane owns lives in one state directory; state.json there records the PIDs and the
+// owning Node process, so `cluster down` and the orphan reaper can stop a plane this process did
+// not start.
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { REPO_ROOT, resolveBinDir } from './binaries.ts';
+import {
+  type AdminCredentials,
+  type CertPaths,
+  certPathsIn,
+  generateCerts,
+  readAdminCredentials,
+} from './certs.ts';
+import { type CrdManifest, installCrds, readCrdManifests, waitForInstalledCrds } from './crds.ts';
+import { adminKubeconfigSpec, renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
+import { freeLoopbackPorts, type HttpResult, httpGet } from './net.ts';
+import { PermanentError, pollUntil } from './poll.ts';
+import {
+  isRunning,
+  isRunningWithMarker,
+  readLogTail,
+  type SpawnedProcess,
+  signalGroup,
+  spawnDetached,
+  stopGroup,
+} from './process-group.ts';
+
+export { REPO_ROOT, resolveBinDir } from './binaries.ts';
+export { type CrdManifest, readCrdManifests, toCrdManifest } from './crds.ts';
+
+export interface StartOptions {
+  /** Directory holding kube-apiserver and etcd. Default: $CONTROL_PLANE_BIN, else build.sh's output. */
+  readonly binDir?: string;
+  /** Where certs, etcd data, logs and state.json go. Default: a fresh temp dir, deleted on stop. */
+  readonly stateDir?: string;
+  /** Where to write the admin kubeconfig. Default: `<stateDir>/kubeconfig`. */
+  readonly kubeconfigPath?: string;
+  /** Directory of CRD manifests to install. Default: `<repo>/crds`; null installs none. */
+  readonly crdDir?: string | null;
+  /** Budget for kube-apiserver to become ready (it is slow on 2 cores). Default 90 s. */
+  readonly readyTimeoutMs?: number;
+  /** Delete stateDir when the plane is stopped. Default: true for the temp dir, false for a given stateDir. */
+  readonly removeStateDirOnStop?: boolean;
+}
+
+/** Persisted in `<stateDir>/state.json`. */
+export interface PlaneState {
+  readonly stateDir: string;
+  readonly binDir: string;
+  readonly server: string;
+  readonly kubeconfigPath: string;
+  readonly pids: { readonly etcd: number | null; readonly apiserver: number | null };
+  /** The Node process whose exit takes the plane down; null once detached (`cluster up`). */
+  readonly ownerPid: number | null;
+  /** Whether stopping removes stateDir (true for temp dirs). */
+  readonly removeStateDir: boolean;
+}
+
+const TEMP_PREFIX = 'catchpoint-cp-';
+const STATE_FILE = 'state.json';
+const STOP_GRACE_MS = 10_000;
+const ETCD_READY_TIMEOUT_MS = 20_000;
+const DEFAULT_READY_TIMEOUT_MS = 90_000;
+const POLL_INTERVAL_MS = 100;
+const PORT_ATTEMPTS = 3;
+// Fixed rather than derived from the port, so certificates and tokens do not depend on which port
+// won; the audience of TokenRequest tokens defaults to it.
+const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** A failed start caused by a port taken between picking it and binding it; worth retrying. */
+class AddressInUseError extends PermanentError {}
+
+export class LocalControlPlane {
+  readonly binDir: string;
+  readonly stateDir: string;
+  readonly kubeconfigPath: string;
+  readonly certs: CertPaths;
+  readonly #readyTimeoutMs: number;
+  readonly #removeStateDir: boolean;
+  #etcd: SpawnedProcess | undefined;
+  #etcdUrl = '';
+  #apiserver: SpawnedProcess | undefined;
+  #apiserverPort = 0;
+  #admin: AdminCredentials | undefined;
+  #kubeConfig: KubeConfig | undefined;
+  #ownerPid: number | null = process.pid;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(binDir: string, stateDir: string, options: StartOptions, removeStateDir: boolean) {
+    this.binDir = binDir;
+    this.stateDir = stateDir;
+    this.kubeconfigPath = options.kubeconfigPath ?? join(stateDir, 'kubeconfig');
+    this.certs = certPathsIn(join(stateDir, 'certs'));
+    this.#readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    this.#removeStateDir = removeStateDir;
+  }
+
+  /**
+   * Starts etcd and kube-apiserver, waits until the apiserver is ready and the `default` namespace
+   * exists, writes the admin kubeconfig and installs the CRDs. On any failure everything started
+   * so far is stopped again. Until stop() or detach(), the binaries are killed if this process exits.
+   */
+  static async start(options: StartOptions = {}): Promise<LocalControlPlane> {
+    const binDir = options.binDir ?? (await resolveBinDir());
+    const removeStateDir = options.removeStateDirOnStop ?? options.stateDir === undefined;
+    const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), TEMP_PREFIX)));
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const plane = new LocalControlPlane(binDir, stateDir, options, removeStateDir);
+    killWithThisProcess(plane);
+    try {
+      plane.#saveState();
+      // Certificates are only needed by the apiserver, so they are made while etcd boots. Both must
+      // settle before a failure is handled, or etcd could be spawned after the cleanup ran.
+      const settled = await Promise.allSettled([generateCerts(plane.certs.dir), plane.#startEtcd()]);
+      for (const result of settled) if (result.status === 'rejected') throw result.reason;
+      plane.#admin = await readAdminCredentials(plane.certs);
+      await plane.#startApiServerOnFreePort();
+      await writeKubeconfig(plane.kubeconfigPath, adminKubeconfigSpec(plane.server, plane.#admin));
+      const crdDir = options.crdDir === undefined ? join(REPO_ROOT, 'crds') : options.crdDir;
+      if (crdDir !== null) await plane.installCrds(await readCrdManifests(crdDir));
+      return plane;
+    } catch (err) {
+      await plane.stop();
+      throw err;
+    }
+  }
+
+  get server(): string {
+    return `https://127.0.0.1:${this.#apiserverPort}`;
+  }
+
+  get pids(): { etcd: number; apiserver: number } {
+    if (this.#etcd === undefined || this.#apiserver === undefined)
+      throw new Error('control plane not started');
+    return { etcd: this.#etcd.pid, apiserver: this.#apiserver.pid };
+  }
+
+  /** Admin credentials (PEM): the CA to trust plus a system:masters client certificate. */
+  get adminCredentials(): AdminCredentials {
+    if (this.#admin === undefined) throw new Error('control plane not started');
+    return this.#admin;
+  }
+
+  /** A client-node KubeConfig for the admin, built from the same kubeconfig that was written to disk. */
+  get kubeConfig(): KubeConfig {
+    if (this.#kubeConfig === undefined) {
+      this.#kubeConfig = new KubeConfig();
+      this.#kubeConfig.loadFromString(
+        renderKubeconfig(adminKubeconfigSpec(this.server, this.adminCredentials)),
+      );
+    }
+    return this.#kubeConfig;
+  }
+
+  /** GET an API path (e.g. `/version`) as the admin, without client-node. */
+  adminGet(path: string): Promise<HttpResult> {
+    return httpGet(`${this.server}${path}`, this.adminCredentials);
+  }
+
+  /** Applies CRDs (server-side apply) and waits until each is Established and served in discovery. */
+  async installCrds(crds: readonly CrdManifest[]): Promise<void> {
+    if (crds.length > 0) await installCrds(this.kubeConfig, (path) => this.adminGet(path), crds);
+  }
+
+  /**
+   * Stops kube-apiserver and starts it again on the same port with the same certificates and etcd,
+   * so clients keep working (for fault-injection tests). Resolves once it is ready, including
+   * the storage of every custom resource.
+   */
+  async restartApiServer(): Promise<void> {
+    if (this.#apiserver === undefined) throw new Error('control plane not started');
+    await stopGroup(this.#apiserver.pid, STOP_GRACE_MS);
+    this.#apiserver = undefined;
+    this.#saveState();
+    await this.#startApiServer(this.#apiserverPort);
+    await waitForInstalledCrds((path) => this.adminGet(path));
+  }
+
+  /**
+   * Keeps the binaries running after this Node process exits (`cluster up`); state.json then has no
+   * owner, so only an explicit stop (`cluster down`) ends them.
+   */
+  detach(): void {
+    ownedPlanes.delete(this);
+    this.#ownerPid = null;
+    this.#saveState();
+  }
+
+  /**
+   * Graceful stop of kube-apiserver, then etcd (SIGTERM, SIGKILL after 10 s); removes the kubeconfig
+   * and, if so configured, the state dir. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    try {
+      if (this.#apiserver !== undefined) await stopGroup(this.#apiserver.pid, STOP_GRACE_MS);
+      if (this.#etcd !== undefined) await stopGroup(this.#etcd.pid, STOP_GRACE_MS);
+      // A kubeconfig pointing at a stopped server only misleads whoever finds it.
+      await rm(this.kubeconfigPath, { force: true });
+      if (this.#removeStateDir) await rm(this.stateDir, { recursive: true, force: true, maxRetries: 3 });
+    } finally {
+      ownedPlanes.delete(this);
+    }
+  }
+
+  /** Synchronous last resort for exit handlers, where nothing asynchronous runs any more. */
+  killNow(): void {
+    const pids = [this.#apiserver?.pid, this.#etcd?.pid].filter((pid) => pid !== undefined);
+    for (const pid of pids) signalGroup(pid, 'SIGKILL');
+    // Let the kernel finish the kills first, or etcd could still be writing while its data is removed.
+    waitForExitSync(pids, 2_000);
+    rmSync(this.kubeconfigPath, { force: true });
+    if (this.#removeStateDir) rmSync(this.stateDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  async #startEtcd(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const [clientPort, peerPort] = (await freeLoopbackPorts(2)) as [number, number];
+      const dataDir = join(this.stateDir, 'etcd');
+      // A failed attempt may have initialised a member with the old peer URL; start clean.
+      await rm(dataDir, { recursive: true, force: true });
+      this.#etcdUrl = `http://127.0.0.1:${clientPort}`;
+      const etcd = await spawnDetached(
+        'etcd',
+        join(this.binDir, 'etcd'),
+        etcdArgs(dataDir, clientPort, peerPort),
+        this.#log('etcd'),
+      );
+      this.#etcd = etcd;
+      this.#saveState();
+      try {
+        await pollUntil(
+          { what: 'etcd /health', timeoutMs: ETCD_READY_TIMEOUT_MS, intervalMs: 50 },
+          async () => ((await this.#etcdHealthy(etcd)) ? true : undefined),
+        );
+        return;
+      } catch (err) {
+        await stopGroup(etcd.pid, STOP_GRACE_MS);
+        this.#etcd = undefined;
+        if (!(err instanceof AddressInUseError) || attempt >= PORT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async #etcdHealthy(etcd: SpawnedProcess): Promise<boolean> {
+    await assertStillRunning(etcd);
+    const response = await httpGet(`${this.#etcdUrl}/health`);
+    return response.status === 200 && response.body.includes('"health":"true"');
+  }
+
+  async #startApiServerOnFreePort(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const [port] = (await freeLoopbackPorts(1)) as [number];
+      try {
+        await this.#startApiServer(port);
+        return;
+      } catch (err) {
+        if (!(err instanceof AddressInUseError) || attempt >= PORT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async #startApiServer(port: number): Promise<void> {
+    this.#apiserverPort = port;
+    const args = apiServerArgs({ etcdUrl: this.#etcdUrl, port, certs: this.certs });
+    const apiserver = await spawnDetached(
+      'kube-apiserver',
+      join(this.binDir, 'kube-apiserver'),
+      args,
+      this.#log('kube-apiserver'),
+    );
+    this.#apiserver = apiserver;
+    this.#saveState();
+    try {
+      await pollUntil(
+        {
+          what: `kube-apiserver ${this.server}/readyz`,
+          timeoutMs: this.#readyTimeoutMs,
+          intervalMs: POLL_INTERVAL_MS,
+        },
+        () => this.#apiServerReady(apiserver),
+      );
+      // Readiness does not promise that the bootstrap namespaces have been written yet.
+      await pollUntil({ what: 'namespace default', timeoutMs: 10_000, intervalMs: 50 }, async () =>
+        (await this.adminGet('/api/v1/namespaces/default')).status === 200 ? true : undefined,
+      );
+    } catch (err) {
+      await stopGroup(apiserver.pid, STOP_GRACE_MS);
+      this.#apiserver = undefined;
+      this.#saveState();
+      // A process that died already reported its log; a timeout still needs the log to be understood.
+      if (err instanceof PermanentError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `${reason}\n${apiserver.logPath}:\n${await readLogTail(apiserver.logPath, apiserver.logOffset)}`,
+      );
+    }
+  }
+
+  /** /readyz as the admin: anonymous requests are refused until the RBAC bootstrap policy exists. */
+  async #apiServerReady(apiserver: SpawnedProcess): Promise<true | undefined> {
+    await assertStillRunning(apiserver);
+    const response = await this.adminGet('/readyz?verbose');
+    if (response.status === 200) return true;
+    const failing = response.body.split('\n').filter((line) => line.startsWith('[-]'));
+    throw new Error(`/readyz ${response.status}: ${failing.join('; ') || response.body.slice(0, 200)}`);
+  }
+
+  #log(name: string): string {
+    return join(this.stateDir, `${name}.log`);
+  }
+
+  #saveState(): void {
+    const state: PlaneState = {
+      stateDir: this.stateDir,
+      binDir: this.binDir,
+      server: this.#apiserverPort === 0 ? '' : this.server,
+      kubeconfigPath: this.kubeconfigPath,
+      pids: { etcd: this.#etcd?.pid ?? null, apiserver: this.#apiserver?.pid ?? null },
+      ownerPid: this.#ownerPid,
+      removeStateDir: this.#removeStateDir,
+    };
+    // Write-then-rename, so a reader (or a crash) never sees half a file.
+    const path = join(this.stateDir, STATE_FILE);
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(`${path}.tmp`, path);
+  }
+}
+
+function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string[] {
+  const client = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  return [
+    '--name=default',
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=default=${peer}`,
+    // Test data is disposable; fsync per write makes etcd, and so every API write, much slower.
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ];
+}
+
+function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths }): string[] {
+  const { certs } = config;
+  return [
+    `--etcd-servers=${config.etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${config.port}`,
+    // A loopback advertise address works without a default route; the default "lease" endpoint
+    // reconciler refuses loopback IPs (1.37 even fails at startup), so turn it off.
+    '--advertise-address=127.0.0.1',
+    '--endpoint-reconciler-type=none',
+    `--cert-dir=${certs.dir}`,
+    `--tls-cert-file=${certs.servingCert}`,
+    `--tls-private-key-file=${certs.servingKey}`,
+    `--client-ca-file=${certs.caCert}`,
+    '--authorization-mode=RBAC',
+    `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+    `--service-account-key-file=${certs.serviceAccountPub}`,
+    `--service-account-signing-key-file=${certs.serviceAccountKey}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
+    // Without a controller-manager no `default` ServiceAccount is ever created, and this plugin
+    // would reject every Pod (and Deployment template validation) that relies on it.
+    '--disable-admission-plugins=ServiceAccount',
+    '--profiling=false',
+  ];
+}
+
+async function assertStillRunning(proc: SpawnedProcess): Promise<void> {
+  if (isRunning(proc.pid)) return;
+  const tail = await readLogTail(proc.logPath, proc.logOffset);
+  const ErrorType = /address already in use/.test(tail) ? AddressInUseError : PermanentError;
+  throw new ErrorType(`${proc.name} (pid ${proc.pid}) exited during startup; ${proc.logPath}:\n${tail}`);
+}
+
+function waitForExitSync(pids: readonly number[], timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (pids.some(isRunning) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planes owned by this process die with it: on normal exit, uncaught exceptions and the usual
+// termination signals. (SIGKILL cannot be caught; reapOrphanedPlanes covers that on the next run.)
+
+const ownedPlanes = new Set<LocalControlPlane>();
+let exitHooksInstalled = false;
+
+function killWithThisProcess(plane: LocalControlPlane): void {
+  if (!exitHooksInstalled) {
+    exitHooksInstalled = true;
+    installExitHooks(() => {
+      for (const plane of ownedPlanes) {
+        try {
+          plane.killNow();
+        } catch (err) {
+          // One plane's failure must not spare the others; there is no caller left to tell but stderr.
+          console.error(`killing control plane in ${plane.stateDir} failed:`, err);
+        }
+      }
+    });
+  }
+  ownedPlanes.add(plane);
+}
+
+function installExitHooks(killAll: () => void): void {
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      killAll();
+      process.removeListener(signal, onSignal);
+      // Listening for a signal disables its default action. If nobody else handles it (the test
+      // runner may), re-raise it so the process still dies of the signal as it would have.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stopping planes from their state directory: `cluster down`, and reaping planes whose owner died.
+
+export function readState(stateDir: string): PlaneState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, STATE_FILE), 'utf8')) as PlaneState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recorded PIDs that still belong to this plane (a recycled PID never matches its state dir). */
+export function livePids(state: PlaneState): number[] {
+  return [state.pids.apiserver, state.pids.etcd].filter(
+    (pid): pid is number => pid !== null && isRunningWithMarker(pid, state.stateDir),
+  );
+}
+
+/** Whether the recorded plane's apiserver answers /readyz (as the admin, with the recorded certs). */
+export async function recordedPlaneReady(state: PlaneState): Promise<boolean> {
+  if (state.server === '') return false;
+  try {
+    const admin = await readAdminCredentials(certPathsIn(join(state.stateDir, 'certs')));
+    return (await httpGet(`${state.server}/readyz`, admin)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops the plane recorded in `stateDir` (apiserver first) and removes its kubeconfig, plus the
+ * state dir if the plane was started with removeStateDirOnStop (else just state.json).
+ * Returns false if nothing was recorded.
+ */
+export async function stopRecordedPlane(stateDir: string): Promise<boolean> {
+  const state = readState(stateDir);
+  if (state === undefined) return false;
+  for (const pid of livePids(state)) await stopGroup(pid, STOP_GRACE_MS);
+  await rm(state.kubeconfigPath, { force: true });
+  if (state.removeStateDir) await rm(stateDir, { recursive: true, force: true, maxRetries: 3 });
+  else await rm(join(stateDir, STATE_FILE), { force: true });
+  return true;
+}
+
+/**
+ * Stops planes left in the temp dir by test processes that died without running their exit hooks
+ * (SIGKILL, OOM). A plane whose owner is still alive belongs to a concurrently running test file.
+ */
+export async function reapOrphanedPlanes(): Promise<void> {
+  const root = tmpdir();
+  const dirs = readdirSync(root).filter((name) => name.startsWith(TEMP_PREFIX));
+  for (const name of dirs) {
+    const stateDir = join(root, name);
+    const state = readState(stateDir);
+    if (state === undefined || state.ownerPid === null || isRunning(state.ownerPid)) continue;
+    await stopRecordedPlane(stateDir);
+  }
+}
