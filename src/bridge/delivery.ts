@@ -85,7 +85,9 @@ export class Delivery {
         await pRetry(() => this.#writeOnce(batch.records), {
           retries: Number.POSITIVE_INFINITY,
           minTimeout: 250,
-          maxTimeout: 30_000,
+          // Short enough that delivery resumes within seconds of the TSDB coming back; one
+          // request per 5 s during an outage costs nothing.
+          maxTimeout: 5_000,
           factor: 2,
           randomize: true,
           signal,
