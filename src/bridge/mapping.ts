@@ -17,7 +17,7 @@ import type { CatchpointBridgeSpec, Dimension } from '../api/types.ts';
 import type { NodeInfo } from '../catchpoint/node.ts';
 import { type CatchpointPush, readMeasurement } from '../catchpoint/push.ts';
 import type { EncodedDatapoint } from '../opentsdb/datapoint.ts';
-import { sanitizeTagValue } from '../opentsdb/sanitize.ts';
+import { sanitizeTagValue, wireValue } from '../opentsdb/sanitize.ts';
 
 type MeasurementKind = 'value' | 'status' | 'error';
 
@@ -142,9 +142,10 @@ export function mapPush(
   });
 
   for (const m of plan.measurements) {
-    let value: number | undefined;
+    let value: number | string | undefined;
     if (m.kind === 'value') {
-      value = readMeasurement(push, m.key);
+      const raw = readMeasurement(push, m.key);
+      value = raw === undefined ? undefined : wireValue(raw);
       if (value === undefined) {
         bump(stats.missingMeasurement, m.name);
         continue;
