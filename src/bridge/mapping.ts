@@ -116,7 +116,7 @@ function bump<K>(map: Map<K, number>, key: K): void {
 function encode(
   metric: string,
   timestamp: number,
-  value: number,
+  value: number | string,
   tags: Record<string, string>,
 ): EncodedDatapoint {
   return JSON.stringify({ metric, timestamp, value, tags });
