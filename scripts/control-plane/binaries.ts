@@ -12,7 +12,7 @@ const REQUIRED_BINARIES = ['etcd', 'kube-apiserver'] as const;
 
 let resolvedBinDir: Promise<string> | undefined;
 
-/** Resolves the bin directory once per process (build.sh takes a while to even decide it has nothing to do). */
+/** Resolves the bin directory once per process; a failure is not cached, so a later call retries. */
 export function resolveBinDir(): Promise<string> {
   resolvedBinDir ??= locateBinDir().catch((err: unknown) => {
     resolvedBinDir = undefined;
@@ -38,7 +38,10 @@ function assertBinariesPresent(dir: string, source: string): void {
   }
 }
 
-/** Runs build.sh; its progress goes to our stderr (a cold build takes many minutes), its last stdout line is the dir. */
+/**
+ * Runs build.sh; its progress goes to our stderr (a cold build takes minutes) and the last line of
+ * its stdout is the bin directory.
+ */
 function runBuildScript(): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });

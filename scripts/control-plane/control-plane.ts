@@ -50,7 +50,7 @@ export interface StartOptions {
   readonly crdDir?: string | null;
   /** Budget for kube-apiserver to become ready (it is slow on 2 cores). Default 90 s. */
   readonly readyTimeoutMs?: number;
-  /** Delete stateDir when the plane is stopped. Default: true for the temp dir, false for a given stateDir. */
+  /** Delete stateDir when the plane is stopped. Default: true for the temp dir, else false. */
   readonly removeStateDirOnStop?: boolean;
 }
 

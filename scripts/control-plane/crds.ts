@@ -171,7 +171,7 @@ async function inDiscovery(get: AdminGet, group: string, version: string, plural
   return resources.some((resource: unknown) => isObject(resource) && resource.name === plural);
 }
 
-/** The apiserver's own explanation (Status.message) from a client-node ApiException, whose body is raw JSON. */
+/** The apiserver's own explanation (Status.message) from an ApiException, whose body is raw JSON. */
 function apiErrorMessage(err: unknown): string {
   if (err instanceof ApiException && typeof err.body === 'string') {
     try {

@@ -164,7 +164,8 @@ export const PushSpec = Type.Object(
     default: {},
     'x-kubernetes-validations': [
       {
-        rule: "self.format != 'template' || has(self.template)",
+        // has(self.format): the API server also checks this rule against the `{}` default.
+        rule: "!has(self.format) || self.format != 'template' || has(self.template)",
         message: 'push.template (the field map) is required when push.format is template',
       },
     ],
