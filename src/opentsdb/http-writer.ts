@@ -1,0 +1,483 @@
+/**
+ * Writes batches to OpenTSDB's HTTP API (POST {base}/api/put?details) and to servers that speak
+ * it (VictoriaMetrics, InfluxDB 1.x). See docs/opentsdb.md §1 and §7 for the contract; in short:
+ *
+ * - Bodies are Buffers, so undici sends Content-Length and never `Transfer-Encoding: chunked`
+ *   or `Expect: 100-continue`, either of which stock OpenTSDB refuses as "chunked".
+ * - Each request stays within `maxBodyBytes` wire bytes (after gzip when enabled): stock OpenTSDB
+ *   refuses bodies over 8192 bytes whole. A batch becomes as many requests as it needs.
+ * - `?details` makes a 400 list exactly the points that failed; only those are rejected, the rest
+ *   are stored. A request refused whole (no details, HTML "Chunked request not supported.", 413)
+ *   is split in halves until the culprit is a single point, which is then rejected.
+ * - 5xx, 429, timeouts and connection errors throw RetryableWriteError: the caller resends the
+ *   whole batch later. Requests of that batch that had succeeded are sent again; OpenTSDB stores
+ *   byte-identical points idempotently, so this duplicates nothing but traffic.
+ */
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import type { Logger } from 'pino';
+import { Pool } from 'undici';
+import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
+import type { EncodedDatapoint } from './datapoint.ts';
+import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
+import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
+import type { RejectedDatapoint, TsdbWriter, WriteResult } from './writer.ts';
+
+const gzipAsync = promisify(gzipCallback);
+
+export type HttpAuth = { username: string; password: string } | { token: string };
+
+/** How one HTTP request ended, for a latency histogram's label. */
+export type HttpRequestOutcome = 'ok' | 'partial' | 'refused' | 'retry' | 'error' | 'aborted';
+
+export interface HttpWriterSettings {
+  /** gzip request bodies (`Content-Encoding: gzip`). Default true: it is what fits hundreds of points under 8 KiB. */
+  gzip?: boolean;
+  /** zlib level, 1–9. Default 6. */
+  gzipLevel?: number;
+  /** Wire bytes per request, after compression. Default 8000 (stock OpenTSDB refuses > 8192). */
+  maxBodyBytes?: number;
+  /** Points per request. Default 500. */
+  maxPointsPerRequest?: number;
+  /** Requests of one batch in flight at once. Default 2. */
+  requestConcurrency?: number;
+  /** Sockets per endpoint. Default 4. */
+  connections?: number;
+  /** Default 5 s. */
+  connectTimeoutMs?: number;
+  /**
+   * From request sent to response headers. Default 30 s: OpenTSDB answers only after every point
+   * is queued, and assigning UIDs to new names is slow. undici keeps these timers at ~1 s resolution.
+   */
+  headersTimeoutMs?: number;
+  /** Between body chunks of the response. Default 30 s. */
+  bodyTimeoutMs?: number;
+  /** Idle keep-alive sockets are closed after this (or the server's Keep-Alive hint). Default 10 s. */
+  keepAliveTimeoutMs?: number;
+  /** Sent as `Authorization`; never logged. Credentials in the URL (`http://u:p@host`) also work. */
+  auth?: HttpAuth;
+  /** `?sync`: answer only after storage acked (real OpenTSDB only; VM ignores it). */
+  sync?: boolean;
+  /** `sync_timeout` in ms, with `sync`. */
+  syncTimeoutMs?: number;
+  /** TLS options for https endpoints (CA bundle, server name, verification). */
+  tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
+  /** Called once per HTTP request: feed a latency histogram. Must not throw. */
+  onRequest?: (durationMs: number, outcome: HttpRequestOutcome) => void;
+}
+
+export interface HttpWriterOptions extends HttpWriterSettings {
+  endpoint: string;
+  logger: Logger;
+}
+
+export interface HttpWriterStats {
+  requests: number;
+  /** Bytes on the wire (compressed when gzip is on). */
+  bytesSent: number;
+  /** JSON bytes before compression. */
+  rawBytes: number;
+  pointsWritten: number;
+  pointsRejected: number;
+  /** Requests split in halves after a whole-request refusal or an unmatched error report. */
+  splits: number;
+  /** write() calls that threw a retryable error. */
+  failedWrites: number;
+}
+
+interface ParsedEndpoint {
+  origin: string;
+  path: string;
+  redacted: string;
+  authorization: string | undefined;
+}
+
+function parseEndpoint(endpoint: string, options: HttpWriterSettings): ParsedEndpoint {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch (cause) {
+    throw new TsdbConfigError(`invalid TSDB endpoint URL: ${JSON.stringify(redactUrl(endpoint))}`, { cause });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TsdbConfigError(`HTTP writer needs an http(s) URL, got ${url.protocol}`);
+  }
+  let authorization: string | undefined;
+  const auth = options.auth;
+  if (auth !== undefined && 'token' in auth) {
+    authorization = `Bearer ${auth.token}`;
+  } else if (auth !== undefined) {
+    authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  } else if (url.username !== '' || url.password !== '') {
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  }
+  const base = url.pathname.replace(/\/+$/, '');
+  let query = 'details';
+  if (options.sync === true) {
+    query += '&sync';
+    if (options.syncTimeoutMs !== undefined)
+      query += `&sync_timeout=${Math.max(1, Math.trunc(options.syncTimeoutMs))}`;
+  }
+  // Extra query parameters on the endpoint are kept (e.g. VictoriaMetrics' extra_label=...).
+  if (url.search.length > 1) query += `&${url.search.slice(1)}`;
+  return {
+    origin: url.origin,
+    path: `${base}/api/put?${query}`,
+    redacted: `${url.origin}${base}`,
+    authorization,
+  };
+}
+
+/** The URL without credentials or query, for logs and error messages. */
+export function redactUrl(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new TsdbConfigError(`${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+interface PostResult {
+  status: number;
+  text: string;
+  durationMs: number;
+}
+
+interface Outcome {
+  written: number;
+  rejected: RejectedDatapoint[];
+}
+
+function metricOf(line: string): string | undefined {
+  try {
+    const m = (JSON.parse(line) as { metric?: unknown }).metric;
+    return typeof m === 'string' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class HttpWriter implements TsdbWriter {
+  readonly endpoint: string;
+  readonly #pool: Pool;
+  readonly #path: string;
+  readonly #headers: Record<string, string>;
+  readonly #logger: Logger;
+  readonly #rejections: RejectionLog;
+  readonly #gzip: boolean;
+  readonly #gzipLevel: number;
+  readonly #maxBodyBytes: number;
+  readonly #maxPoints: number;
+  readonly #concurrency: number;
+  readonly #onRequest: ((durationMs: number, outcome: HttpRequestOutcome) => void) | undefined;
+  // Observed raw/compressed ratio: sizes gzip request candidates so that most fit first time.
+  #ratio = 5;
+  #closed = false;
+  #healthy = true;
+  readonly #statusesLogged = new Set<number>();
+  readonly #stats: HttpWriterStats = {
+    requests: 0,
+    bytesSent: 0,
+    rawBytes: 0,
+    pointsWritten: 0,
+    pointsRejected: 0,
+    splits: 0,
+    failedWrites: 0,
+  };
+
+  constructor(options: HttpWriterOptions) {
+    const parsed = parseEndpoint(options.endpoint, options);
+    this.endpoint = parsed.redacted;
+    this.#path = parsed.path;
+    this.#logger = options.logger;
+    this.#rejections = new RejectionLog(options.logger, parsed.redacted);
+    this.#gzip = options.gzip ?? true;
+    this.#gzipLevel = options.gzipLevel ?? 6;
+    this.#maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, 8000);
+    this.#maxPoints = positive('maxPointsPerRequest', options.maxPointsPerRequest, 500);
+    this.#concurrency = positive('requestConcurrency', options.requestConcurrency, 2);
+    this.#onRequest = options.onRequest;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.#gzip) headers['content-encoding'] = 'gzip';
+    if (parsed.authorization !== undefined) headers.authorization = parsed.authorization;
+    this.#headers = headers;
+    const tls = options.tls;
+    this.#pool = new Pool(parsed.origin, {
+      connections: positive('connections', options.connections, 4),
+      pipelining: 1,
+      keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 10_000),
+      headersTimeout: positive('headersTimeoutMs', options.headersTimeoutMs, 30_000),
+      bodyTimeout: positive('bodyTimeoutMs', options.bodyTimeoutMs, 30_000),
+      connect: {
+        timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000),
+        ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
+        ...(tls?.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+      },
+    });
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): Readonly<HttpWriterStats> {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Refused points by kind since start (see rejection.ts), for logs and debugging. A batch that
+   * later throws is counted again when resent: feed metrics from WriteResult.rejected instead.
+   */
+  get rejectionCounts(): Readonly<Record<RejectionKind, number>> {
+    return { ...this.#rejections.counts };
+  }
+
+  async write(batch: readonly EncodedDatapoint[], signal?: AbortSignal): Promise<WriteResult> {
+    if (this.#closed) {
+      throw new RetryableWriteError(TsdbErrorCodes.CLOSED, `writer for ${this.endpoint} is closed`, {
+        endpoint: this.endpoint,
+      });
+    }
+    const outcome: Outcome = { written: 0, rejected: [] };
+    if (batch.length === 0) return outcome;
+    const sizes = lineSizes(batch);
+    // Requests are cut one at a time, so that the gzip ratio learnt from the first ones already
+    // sizes the next ones of the same batch.
+    let cursor = 0;
+    let failure: unknown;
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && cursor < batch.length) {
+        const start = cursor;
+        const end = packNext(sizes, start, this.#rawBudget(), this.#maxPoints);
+        cursor = end;
+        try {
+          await this.#send(batch, start, end, outcome, signal);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let w = this.#concurrency; w > 0; w--) workers.push(worker());
+    await Promise.all(workers);
+
+    if (failure !== undefined) {
+      this.#stats.failedWrites++;
+      this.#markUnhealthy(failure);
+      throw failure;
+    }
+    this.#markHealthy();
+    this.#stats.pointsWritten += outcome.written;
+    this.#stats.pointsRejected += outcome.rejected.length;
+    return outcome;
+  }
+
+  /** Uncompressed bytes to put in the next request: the wire budget times the learnt gzip ratio. */
+  #rawBudget(): number {
+    if (!this.#gzip) return this.#maxBodyBytes;
+    return Math.max(this.#maxBodyBytes, Math.floor(this.#maxBodyBytes * this.#ratio * 0.85));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.close();
+  }
+
+  async #send(
+    lines: readonly string[],
+    start: number,
+    end: number,
+    outcome: Outcome,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const count = end - start;
+    const raw = jsonArrayBody(lines, start, end);
+    let body = raw;
+    if (this.#gzip) {
+      body = await gzipAsync(raw, { level: this.#gzipLevel });
+      // Moving average, bounded: one odd batch must not make the next candidates huge.
+      this.#ratio = Math.min(32, Math.max(1, this.#ratio * 0.7 + (raw.length / body.length) * 0.3));
+    }
+    if (body.length > this.#maxBodyBytes) {
+      if (count === 1) {
+        this.#reject(
+          lines,
+          start,
+          `point larger than maxBodyBytes (${body.length} > ${this.#maxBodyBytes} bytes)`,
+          outcome,
+        );
+        return;
+      }
+      await this.#split(lines, start, end, outcome, signal, false);
+      return;
+    }
+
+    const { status, text, durationMs } = await this.#post(body, raw.length, signal);
+    const verdict = interpretPutResponse(status, text);
+    switch (verdict.kind) {
+      case 'ok':
+        this.#observe(durationMs, 'ok');
+        outcome.written += count;
+        return;
+      case 'retry':
+        this.#observe(durationMs, 'retry');
+        this.#logStatusOnce(status, verdict.reason);
+        throw new RetryableWriteError(verdict.code, `${this.endpoint}: ${verdict.reason}`, {
+          endpoint: this.endpoint,
+          status,
+        });
+      case 'refused':
+        this.#observe(durationMs, 'refused');
+        if (count === 1) {
+          this.#reject(lines, start, verdict.reason, outcome);
+          return;
+        }
+        this.#logger.debug(
+          { endpoint: this.endpoint, status, reason: verdict.reason, points: count },
+          'request refused whole; splitting it',
+        );
+        await this.#split(lines, start, end, outcome, signal, true);
+        return;
+      case 'partial':
+        this.#observe(durationMs, 'partial');
+        await this.#partial(lines, start, end, verdict.errors, verdict.failed, outcome, signal);
+        return;
+    }
+  }
+
+  async #post(body: Buffer, rawBytes: number, signal: AbortSignal | undefined): Promise<PostResult> {
+    const started = performance.now();
+    this.#stats.requests++;
+    this.#stats.bytesSent += body.length;
+    this.#stats.rawBytes += rawBytes;
+    try {
+      const res = await this.#pool.request({
+        path: this.#path,
+        method: 'POST',
+        headers: this.#headers,
+        body,
+        signal,
+      });
+      let text = '';
+      if (res.statusCode === 204) await res.body.dump();
+      else text = await res.body.text();
+      return { status: res.statusCode, text, durationMs: performance.now() - started };
+    } catch (err) {
+      const duration = performance.now() - started;
+      if (signal?.aborted === true) {
+        this.#observe(duration, 'aborted');
+        throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
+          endpoint: this.endpoint,
+          cause: signal.reason,
+        });
+      }
+      this.#observe(duration, 'error');
+      const code = errorCode(err);
+      throw new RetryableWriteError(
+        TsdbErrorCodes.UNAVAILABLE,
+        `${this.endpoint}: ${code ?? (err instanceof Error ? err.message : String(err))}`,
+        { endpoint: this.endpoint, cause: err },
+      );
+    }
+  }
+
+  async #split(
+    lines: readonly string[],
+    start: number,
+    end: number,
+    outcome: Outcome,
+    signal: AbortSignal | undefined,
+    count: boolean,
+  ): Promise<void> {
+    if (count) this.#stats.splits++;
+    const mid = start + ((end - start) >>> 1);
+    await this.#send(lines, start, mid, outcome, signal);
+    await this.#send(lines, mid, end, outcome, signal);
+  }
+
+  async #partial(
+    lines: readonly string[],
+    start: number,
+    end: number,
+    errors: readonly PutPointError[],
+    failed: number,
+    outcome: Outcome,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (const e of errors) {
+      if (isRetryableRejection(classifyRejection(e.error))) {
+        throw new RetryableWriteError(TsdbErrorCodes.STORAGE, `${this.endpoint}: ${e.error}`, {
+          endpoint: this.endpoint,
+        });
+      }
+    }
+    const count = end - start;
+    const indexes = failed > errors.length ? undefined : matchErrorsToLines(lines, start, end, errors);
+    if (indexes === undefined) {
+      // We cannot tell which lines failed. Split until each request's report can be matched
+      // (a single point always can); the stored ones are rewritten, which OpenTSDB tolerates.
+      if (count === 1) {
+        this.#reject(lines, start, errors[0]?.error ?? 'refused', outcome);
+        return;
+      }
+      await this.#split(lines, start, end, outcome, signal, true);
+      return;
+    }
+    for (let k = 0; k < indexes.length; k++) {
+      this.#reject(lines, indexes[k] as number, (errors[k] as PutPointError).error, outcome);
+    }
+    outcome.written += count - indexes.length;
+  }
+
+  #observe(durationMs: number, outcome: HttpRequestOutcome): void {
+    if (this.#onRequest === undefined) return;
+    try {
+      this.#onRequest(durationMs, outcome);
+    } catch (err) {
+      // A broken metrics hook must not turn a delivered batch into a retry.
+      this.#logger.error({ err }, 'onRequest callback threw');
+    }
+  }
+
+  #reject(lines: readonly string[], index: number, error: string, outcome: Outcome): void {
+    const line = lines[index] as string;
+    outcome.rejected.push({ line, error });
+    this.#rejections.report(error, metricOf(line));
+  }
+
+  #logStatusOnce(status: number, reason: string): void {
+    // 5xx/429 are routine during outages and reported by the caller's retry loop; a status that
+    // means misconfiguration (401, 403, 404, ...) is logged once, loudly.
+    if (status >= 500 || status === 429 || status === 408 || this.#statusesLogged.has(status)) return;
+    if (this.#statusesLogged.size < 32) this.#statusesLogged.add(status);
+    this.#logger.error(
+      { endpoint: this.endpoint, status, reason },
+      'TSDB answered with a status that points at the configuration (URL, path, credentials)',
+    );
+  }
+
+  #markUnhealthy(err: unknown): void {
+    if (!this.#healthy) return;
+    this.#healthy = false;
+    this.#logger.warn(
+      { endpoint: this.endpoint, code: errorCode(err), cause: errorCode((err as { cause?: unknown }).cause) },
+      'TSDB endpoint is failing; batches will be retried',
+    );
+  }
+
+  #markHealthy(): void {
+    if (this.#healthy) return;
+    this.#healthy = true;
+    this.#logger.info({ endpoint: this.endpoint }, 'TSDB endpoint is accepting writes again');
+  }
+}
