@@ -125,6 +125,14 @@ export function buildCrd(): JsonSchema {
               type: 'object',
               description: 'A bridge from Catchpoint Test Data Webhook pushes to OpenTSDB.',
               required: ['spec'],
+              'x-kubernetes-validations': [
+                {
+                  // Child objects are named cpb-<name>, and Services need a DNS-1035 label.
+                  rule: "size(self.metadata.name) <= 59 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                  message:
+                    'metadata.name must be at most 59 lower-case letters, digits and dashes (children are named cpb-<name>)',
+                },
+              ],
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },

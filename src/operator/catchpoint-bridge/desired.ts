@@ -1,0 +1,339 @@
+/**
+ * Desired state of a CatchpointBridge's children, as pure functions: (CR, operator config,
+ * referenced Secret names) → manifests. No I/O, clock or env; the input is never mutated.
+ *
+ * What a running bridge can change by itself (dimensions, measurements, naming, TSDB endpoints,
+ * tokens, credentials: it watches its CR and Secrets) stays OUT of the pod template, so editing
+ * the CR does not roll the pods. Only what a process cannot change lives in the template: image,
+ * resources, the spool volume, security settings.
+ */
+import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
+import type { CatchpointBridge } from '../../api/types.ts';
+
+export const FIELD_MANAGER = 'catchpoint-bridge-operator';
+export const BRIDGE_PORT = 8080;
+export const SPOOL_MOUNT = '/var/lib/catchpoint-bridge/spool';
+/** Bridge processes run as this non-root UID (the image's user, too). */
+export const BRIDGE_UID = 10001;
+
+export interface OperatorConfig {
+  /** Image of the bridge (the operator's own image: one image, one CLI). */
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+export type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences: OwnerReference[];
+  };
+} & Record<string, unknown>;
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: true;
+  blockOwnerDeletion: true;
+}
+
+/** The kinds a CatchpointBridge owns, in apply order (RBAC before the pods that need it). */
+export const CHILD_KINDS = [
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+  { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers' },
+  { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', plural: 'ingresses' },
+] as const;
+
+export type ChildKind = (typeof CHILD_KINDS)[number]['kind'];
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'catchpoint-bridge-operator';
+export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+
+/** Name of every child object. The CRD limits CR names so the prefix keeps them valid. */
+export function childName(cr: CatchpointBridge): string {
+  return `cpb-${cr.metadata.name}`;
+}
+
+export function selectorLabels(cr: CatchpointBridge): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'catchpoint-bridge',
+    [INSTANCE_LABEL]: cr.metadata.name,
+    'app.kubernetes.io/component': 'bridge',
+  };
+}
+
+function labels(cr: CatchpointBridge): Record<string, string> {
+  return { ...selectorLabels(cr), [MANAGED_BY_LABEL]: MANAGED_BY };
+}
+
+function meta(cr: CatchpointBridge, name = childName(cr)): Manifest['metadata'] {
+  return {
+    name,
+    namespace: cr.metadata.namespace ?? 'default',
+    labels: labels(cr),
+    ownerReferences: [
+      {
+        apiVersion: `${API_GROUP}/${API_VERSION}`,
+        kind: KIND,
+        name: cr.metadata.name,
+        uid: cr.metadata.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
+  };
+}
+
+/** Replicas the bridge runs with at least (HPA minimum when autoscaled). */
+export function minimumReplicas(cr: CatchpointBridge): number {
+  const d = cr.spec.deployment;
+  return d.autoscaling ? d.autoscaling.minReplicas : d.replicas;
+}
+
+export function serviceAccount(cr: CatchpointBridge): Manifest {
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(cr), automountServiceAccountToken: true };
+}
+
+/**
+ * The bridge reads exactly its own CatchpointBridge and the Secrets it references, by name
+ * (resourceNames; the bridge watches with fieldSelector=metadata.name=<name>), and writes only
+ * its report into the CR's status.
+ */
+export function role(cr: CatchpointBridge, secretNames: readonly string[]): Manifest {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: meta(cr),
+    rules: [
+      {
+        apiGroups: [API_GROUP],
+        resources: [PLURAL],
+        resourceNames: [cr.metadata.name],
+        verbs: ['get', 'list', 'watch'],
+      },
+      {
+        apiGroups: [API_GROUP],
+        resources: [`${PLURAL}/status`],
+        resourceNames: [cr.metadata.name],
+        verbs: ['get', 'patch'],
+      },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [...secretNames].sort(),
+        verbs: ['get', 'list', 'watch'],
+      },
+    ],
+  };
+}
+
+export function roleBinding(cr: CatchpointBridge): Manifest {
+  const name = childName(cr);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(cr),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace: cr.metadata.namespace ?? 'default' }],
+  };
+}
+
+export function service(cr: CatchpointBridge): Manifest {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(cr),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(cr),
+      ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
+
+export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manifest {
+  const d = cr.spec.deployment;
+  const namespace = cr.metadata.namespace ?? 'default';
+  const spec: Record<string, unknown> = {
+    selector: { matchLabels: selectorLabels(cr) },
+    // New pods must be ready before old ones go: pushes keep being acknowledged during a roll.
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+    template: {
+      metadata: { labels: labels(cr) },
+      spec: {
+        serviceAccountName: childName(cr),
+        automountServiceAccountToken: true,
+        // Time to deliver what the spool holds before the pod (and its emptyDir) goes.
+        terminationGracePeriodSeconds: 60,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: BRIDGE_UID,
+          runAsGroup: BRIDGE_UID,
+          fsGroup: BRIDGE_UID,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        topologySpreadConstraints: [
+          {
+            maxSkew: 1,
+            topologyKey: 'kubernetes.io/hostname',
+            whenUnsatisfiable: 'ScheduleAnyway',
+            labelSelector: { matchLabels: selectorLabels(cr) },
+          },
+        ],
+        containers: [
+          {
+            name: 'bridge',
+            image: config.image,
+            imagePullPolicy: config.imagePullPolicy ?? 'IfNotPresent',
+            args: [
+              'bridge',
+              '--resource',
+              `${namespace}/${cr.metadata.name}`,
+              '--listen',
+              `0.0.0.0:${BRIDGE_PORT}`,
+              '--spool-dir',
+              SPOOL_MOUNT,
+              '--drain',
+              '50',
+            ],
+            env: [
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            ],
+            ports: [{ name: 'http', containerPort: BRIDGE_PORT, protocol: 'TCP' }],
+            livenessProbe: {
+              httpGet: { path: '/healthz', port: 'http' },
+              periodSeconds: 10,
+              failureThreshold: 3,
+            },
+            readinessProbe: {
+              httpGet: { path: '/readyz', port: 'http' },
+              periodSeconds: 5,
+              failureThreshold: 2,
+            },
+            resources: d.resources,
+            securityContext: {
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              privileged: false,
+              capabilities: { drop: ['ALL'] },
+            },
+            volumeMounts: [{ name: 'spool', mountPath: SPOOL_MOUNT }],
+          },
+        ],
+        volumes: [{ name: 'spool', emptyDir: { sizeLimit: d.spoolVolumeSize } }],
+      },
+    },
+  };
+  // With an HPA the replica count is the HPA's: leaving the field out of our apply means we
+  // never fight it (server-side apply only owns what we send).
+  if (!d.autoscaling) spec.replicas = d.replicas;
+  return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(cr), spec };
+}
+
+export function podDisruptionBudget(cr: CatchpointBridge): Manifest | undefined {
+  if (minimumReplicas(cr) < 2) return undefined;
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(cr),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cr) } },
+  };
+}
+
+export function horizontalPodAutoscaler(cr: CatchpointBridge): Manifest | undefined {
+  const a = cr.spec.deployment.autoscaling;
+  if (!a) return undefined;
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: meta(cr),
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: childName(cr) },
+      minReplicas: a.minReplicas,
+      maxReplicas: a.maxReplicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: {
+            name: 'cpu',
+            target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function ingress(cr: CatchpointBridge): Manifest | undefined {
+  const i = cr.spec.deployment.ingress;
+  if (!i) return undefined;
+  const spec: Record<string, unknown> = {
+    rules: [
+      {
+        host: i.host,
+        http: {
+          paths: [
+            {
+              path: '/push',
+              pathType: 'Prefix',
+              backend: { service: { name: childName(cr), port: { name: 'http' } } },
+            },
+          ],
+        },
+      },
+    ],
+  };
+  if (i.className !== undefined) spec.ingressClassName = i.className;
+  if (i.tlsSecretName !== undefined) spec.tls = [{ hosts: [i.host], secretName: i.tlsSecretName }];
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: meta(cr), spec };
+}
+
+/** The push URL users give Catchpoint, without its token. */
+export function endpointUrl(cr: CatchpointBridge): string {
+  const i = cr.spec.deployment.ingress;
+  if (i) return `${i.tlsSecretName ? 'https' : 'http'}://${i.host}/push/<token>`;
+  return `http://${childName(cr)}.${cr.metadata.namespace ?? 'default'}.svc/push/<token>`;
+}
+
+export interface DesiredChildren {
+  /** Objects to apply, in order. */
+  apply: Manifest[];
+  /** Kinds that must not exist (a PDB, HPA or Ingress no longer asked for). */
+  absent: ChildKind[];
+}
+
+export function desiredChildren(
+  cr: CatchpointBridge,
+  config: OperatorConfig,
+  secretNames: readonly string[],
+): DesiredChildren {
+  const optional: Array<[ChildKind, Manifest | undefined]> = [
+    ['PodDisruptionBudget', podDisruptionBudget(cr)],
+    ['HorizontalPodAutoscaler', horizontalPodAutoscaler(cr)],
+    ['Ingress', ingress(cr)],
+  ];
+  return {
+    apply: [
+      serviceAccount(cr),
+      role(cr, secretNames),
+      roleBinding(cr),
+      service(cr),
+      deployment(cr, config),
+      ...optional.flatMap(([, m]) => (m ? [m] : [])),
+    ],
+    absent: optional.filter(([, m]) => m === undefined).map(([k]) => k),
+  };
+}

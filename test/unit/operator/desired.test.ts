@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import type { CatchpointBridge } from '../../../src/api/types.ts';
+import { validateSpec } from '../../../src/api/validate.ts';
+import {
+  desiredChildren,
+  endpointUrl,
+  type Manifest,
+} from '../../../src/operator/catchpoint-bridge/desired.ts';
+
+const config = { image: 'registry.example/catchpoint-bridge:1.2.3' };
+
+function bridge(spec: Record<string, unknown> = {}): CatchpointBridge {
+  return {
+    apiVersion: 'catchpoint-bridge.io/v1alpha1',
+    kind: 'CatchpointBridge',
+    metadata: {
+      name: 'dns-perf',
+      namespace: 'monitoring',
+      uid: '1b4e28ba-2fa1-11d2-883f-0016d3cca427',
+      generation: 3,
+    },
+    spec: validateSpec({
+      catchpoint: { credentialsSecretRef: { name: 'catchpoint-api' } },
+      push: { tokenSecretRef: { name: 'catchpoint-push' } },
+      tsdb: { endpoints: ['http://opentsdb.monitoring:4242'] },
+      ...spec,
+    }),
+  };
+}
+
+const find = (list: Manifest[], kind: string) => list.find((m) => m.kind === kind);
+
+test('golden: every child of a full CatchpointBridge (update with UPDATE_GOLDEN=1)', async () => {
+  const cr = bridge({
+    deployment: {
+      autoscaling: { minReplicas: 2, maxReplicas: 6 },
+      ingress: { host: 'cpb.example.com', className: 'nginx', tlsSecretName: 'cpb-tls' },
+    },
+  });
+  const out = desiredChildren(cr, config, ['catchpoint-api', 'catchpoint-push']);
+  const text = out.apply.map((m) => stringify(m)).join('---\n');
+  const golden = join(import.meta.dirname, 'testdata/desired-full.yaml');
+  if (process.env.UPDATE_GOLDEN === '1') await writeFile(golden, text);
+  assert.equal(text, await readFile(golden, 'utf8'));
+  assert.deepEqual(out.absent, []);
+});
+
+test('every child is owned by the CR as its controller and labelled as ours', () => {
+  const cr = bridge();
+  for (const m of desiredChildren(cr, config, ['a']).apply) {
+    assert.deepEqual(m.metadata.ownerReferences, [
+      {
+        apiVersion: 'catchpoint-bridge.io/v1alpha1',
+        kind: 'CatchpointBridge',
+        name: 'dns-perf',
+        uid: cr.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    assert.equal(m.metadata.namespace, 'monitoring');
+    assert.equal(m.metadata.labels['app.kubernetes.io/managed-by'], 'catchpoint-bridge-operator');
+  }
+});
+
+test('the Role names exactly the CR and its Secrets', () => {
+  const role = find(desiredChildren(bridge(), config, ['s2', 's1']).apply, 'Role') as Manifest & {
+    rules: Array<{ resources: string[]; resourceNames: string[]; verbs: string[] }>;
+  };
+  assert.deepEqual(
+    role.rules.map((r) => [r.resources[0], r.resourceNames, r.verbs]),
+    [
+      ['catchpointbridges', ['dns-perf'], ['get', 'list', 'watch']],
+      ['catchpointbridges/status', ['dns-perf'], ['get', 'patch']],
+      ['secrets', ['s1', 's2'], ['get', 'list', 'watch']],
+    ],
+  );
+});
+
+test('editing what the bridge reloads live does not change the pod template', () => {
+  const a = find(desiredChildren(bridge(), config, ['x']).apply, 'Deployment');
+  const b = find(
+    desiredChildren(
+      bridge({
+        dimensions: ['city'],
+        measurements: ['rtt', 'timing.dns'],
+        naming: { layout: 'tags' },
+        tsdb: { endpoints: ['tcp://t:4242'] },
+      }),
+      config,
+      ['x', 'y'],
+    ).apply,
+    'Deployment',
+  );
+  assert.deepEqual(a, b);
+});
+
+test('restricted pod security', () => {
+  const d = find(desiredChildren(bridge(), config, []).apply, 'Deployment') as Manifest & {
+    spec: {
+      template: {
+        spec: {
+          securityContext: Record<string, unknown>;
+          containers: Array<{ securityContext: unknown; args: string[] }>;
+        };
+      };
+    };
+  };
+  const pod = d.spec.template.spec;
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+  assert.deepEqual(pod.containers[0]!.securityContext, {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+  });
+  assert.deepEqual(pod.containers[0]!.args.slice(0, 3), ['bridge', '--resource', 'monitoring/dns-perf']);
+});
+
+test('replicas: a PDB from two, none for one; an HPA owns replicas when autoscaling', () => {
+  const one = desiredChildren(bridge({ deployment: { replicas: 1 } }), config, []);
+  assert.equal(find(one.apply, 'PodDisruptionBudget'), undefined);
+  assert.deepEqual(one.absent, ['PodDisruptionBudget', 'HorizontalPodAutoscaler', 'Ingress']);
+  const two = desiredChildren(bridge(), config, []);
+  assert.equal((find(two.apply, 'Deployment')?.spec as { replicas: number }).replicas, 2);
+  assert.ok(find(two.apply, 'PodDisruptionBudget'));
+  const auto = desiredChildren(
+    bridge({ deployment: { autoscaling: { minReplicas: 3, maxReplicas: 9 } } }),
+    config,
+    [],
+  );
+  assert.equal('replicas' in (find(auto.apply, 'Deployment')?.spec as object), false);
+  assert.ok(find(auto.apply, 'HorizontalPodAutoscaler'));
+});
+
+test('the endpoint shown to users never holds the token', () => {
+  assert.equal(endpointUrl(bridge()), 'http://cpb-dns-perf.monitoring.svc/push/<token>');
+  assert.equal(
+    endpointUrl(bridge({ deployment: { ingress: { host: 'cpb.example.com', tlsSecretName: 't' } } })),
+    'https://cpb.example.com/push/<token>',
+  );
+});
