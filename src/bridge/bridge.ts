@@ -10,6 +10,7 @@ import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/director
 import { PushParseError } from '../catchpoint/errors.ts';
 import { fallbackNodeInfo } from '../catchpoint/node.ts';
 import { type CatchpointPush, type PushFormat, parsePush } from '../catchpoint/push.ts';
+import { compileTemplate } from '../catchpoint/template.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
 import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
@@ -181,20 +182,23 @@ export class Bridge {
         reason: `body over ${gen.maxBodyBytes} bytes`,
       });
     }
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return this.#count({
+        status: 400,
+        outcome: 'invalid',
+        code: 'CPB_ERR_PUSH_ENCODING',
+        reason: 'body is not valid UTF-8',
+      });
+    }
     let push: CatchpointPush;
     try {
-      push = parsePush(utf8.decode(body), gen.format);
+      push = parsePush(text, gen.format);
     } catch (err) {
       if (err instanceof PushParseError) {
         return this.#count({ status: 400, outcome: 'invalid', code: err.code, reason: err.message });
-      }
-      if (err instanceof TypeError) {
-        return this.#count({
-          status: 400,
-          outcome: 'invalid',
-          code: 'CPB_ERR_PUSH_ENCODING',
-          reason: 'body is not valid UTF-8',
-        });
       }
       throw err;
     }
@@ -267,6 +271,8 @@ function buildGeneration(config: ResolvedConfig): Generation {
     push.format === 'template' && push.template !== undefined
       ? { type: 'template', fields: push.template }
       : { type: 'json' };
+  // A bad field map is a config error: refuse the generation now, not every push later.
+  if (format.type === 'template') compileTemplate(format.fields);
   return { config, plan: buildMappingPlan(config.spec), format, maxBodyBytes: push.maxBodyBytes };
 }
 
