@@ -127,14 +127,14 @@ test('replicas: a PDB from two, none for one; an HPA owns replicas when autoscal
   assert.equal(find(one.apply, 'PodDisruptionBudget'), undefined);
   assert.deepEqual(one.absent, ['PodDisruptionBudget', 'HorizontalPodAutoscaler', 'Ingress']);
   const two = desiredChildren(bridge(), config, []);
-  assert.equal((find(two.apply, 'Deployment')?.spec as { replicas: number }).replicas, 2);
+  assert.equal((find(two.apply, 'Deployment')!.spec as { replicas: number }).replicas, 2);
   assert.ok(find(two.apply, 'PodDisruptionBudget'));
   const auto = desiredChildren(
     bridge({ deployment: { autoscaling: { minReplicas: 3, maxReplicas: 9 } } }),
     config,
     [],
   );
-  assert.equal('replicas' in (find(auto.apply, 'Deployment')?.spec as object), false);
+  assert.equal('replicas' in (find(auto.apply, 'Deployment')!.spec as object), false);
   assert.ok(find(auto.apply, 'HorizontalPodAutoscaler'));
 });
 

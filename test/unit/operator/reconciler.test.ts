@@ -35,7 +35,8 @@ class MemoryCluster implements ClusterReader, ClusterWriter {
   async apply(m: Manifest) {
     this.writes.push(`apply ${m.kind}`);
     const key = `${m.kind}/${m.metadata.namespace}/${m.metadata.name}`;
-    this.children.set(key, { ...structuredClone(m), status: this.children.get(key)?.status } as ChildObject & Manifest);
+    this.children.set(key, { ...structuredClone(m), status: this.children.get(key)?.status } as ChildObject &
+      Manifest);
   }
   async remove(kind: ChildKind, ns: string, name: string) {
     this.writes.push(`delete ${kind}`);
@@ -93,7 +94,11 @@ test('a missing Secret is Ready=False/SecretNotFound naming it; creating it make
   assert.match(condition('Ready').message, /Secret "push" has no key "token"/);
 
   cluster.secrets.set('ns/push', { token: b64('t') });
-  cluster.children.get('Deployment/ns/cpb-b')!.status = { availableReplicas: 2, readyReplicas: 2, replicas: 2 };
+  cluster.children.get('Deployment/ns/cpb-b')!.status = {
+    availableReplicas: 2,
+    readyReplicas: 2,
+    replicas: 2,
+  };
   await reconciler.reconcile(req);
   assert.equal(condition('Ready').status, 'True');
   assert.deepEqual(cluster.events, ['Warning SecretNotFound', 'Warning SecretKeyMissing', 'Normal Ready']);
