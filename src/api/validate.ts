@@ -34,19 +34,31 @@ interface CelRule {
   message: string;
 }
 
+function friendlyMessage(schema: TSchema, message: string): string {
+  if (message === 'Expected required property') return 'is required';
+  const options = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const);
+  if (options?.every((o) => typeof o === 'string')) return `must be one of: ${options.join(', ')}`;
+  if (typeof schema.pattern === 'string' && message.startsWith('Expected string to match')) {
+    return `${message}${schema.description ? ` (${schema.description})` : ''}`;
+  }
+  return message;
+}
+
 /** Returns the spec with every default applied; throws InvalidSpecError listing every problem. */
 export function validateSpec(input: unknown, basePath = '/spec'): Spec {
   const defaulted = Value.Default(CatchpointBridgeSpec, structuredClone(input ?? {}));
   const problems: ValidationProblem[] = [];
   const seen = new Set<string>();
   for (const error of Value.Errors(CatchpointBridgeSpec, defaulted)) {
-    // TypeBox reports a union mismatch once per branch; one line per path is enough.
-    const key = `${error.path}\u0000${error.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    problems.push({ path: basePath + error.path, message: error.message });
+    // One line per path: TypeBox reports a missing property also as a type mismatch, and a
+    // union mismatch once per branch.
+    if (seen.has(error.path)) continue;
+    seen.add(error.path);
+    problems.push({ path: basePath + error.path, message: friendlyMessage(error.schema, error.message) });
   }
-  if (problems.length === 0) checkCelRules(CatchpointBridgeSpec, defaulted, basePath, problems);
+  // CEL rules run even when the schema found problems, so one run lists them all; a rule that
+  // cannot be evaluated because of a type problem already reported is not reported again.
+  checkCelRules(CatchpointBridgeSpec, defaulted, basePath, problems, problems.length > 0);
   if (problems.length > 0) throw new InvalidSpecError(problems);
   return defaulted as Spec;
 }
@@ -96,7 +108,13 @@ export function parseCatchpointBridgeManifest(text: string): CatchpointBridge {
 }
 
 /** Walks schema and value together and evaluates every `x-kubernetes-validations` rule. */
-function checkCelRules(schema: TSchema, value: unknown, path: string, problems: ValidationProblem[]): void {
+function checkCelRules(
+  schema: TSchema,
+  value: unknown,
+  path: string,
+  problems: ValidationProblem[],
+  quietEvalErrors: boolean,
+): void {
   if (value === undefined) return;
   const rules = (schema as { 'x-kubernetes-validations'?: CelRule[] })['x-kubernetes-validations'];
   if (rules !== undefined) {
@@ -104,6 +122,7 @@ function checkCelRules(schema: TSchema, value: unknown, path: string, problems: 
     for (const { rule, message } of rules) {
       const result = run(rule, { self });
       if (isCelError(result)) {
+        if (quietEvalErrors) continue;
         problems.push({ path, message: `rule could not be evaluated (${rule}): ${result.message}` });
       } else if (result !== true) {
         problems.push({ path, message });
@@ -112,11 +131,17 @@ function checkCelRules(schema: TSchema, value: unknown, path: string, problems: 
   }
   if (schema.type === 'object' && schema.properties && typeof value === 'object' && value !== null) {
     for (const [key, child] of Object.entries(schema.properties as Record<string, TSchema>)) {
-      checkCelRules(child, (value as Record<string, unknown>)[key], `${path}/${key}`, problems);
+      checkCelRules(
+        child,
+        (value as Record<string, unknown>)[key],
+        `${path}/${key}`,
+        problems,
+        quietEvalErrors,
+      );
     }
   } else if (schema.type === 'array' && schema.items && Array.isArray(value)) {
     value.forEach((item, i) => {
-      checkCelRules(schema.items as TSchema, item, `${path}/${i}`, problems);
+      checkCelRules(schema.items as TSchema, item, `${path}/${i}`, problems, quietEvalErrors);
     });
   }
 }

@@ -19,12 +19,26 @@ import type { AcceptResult, Bridge } from './bridge.ts';
 /** Hard cap of what fastify reads; the configured (live-reloadable) limit is checked per push. */
 const HARD_BODY_LIMIT = 16 << 20;
 
+/** Holds the bridge once its first config is loaded; until then the app only answers probes. */
+export interface BridgeRef {
+  current: Bridge | undefined;
+}
+
 export interface AppOptions {
-  bridge: Bridge;
+  bridge: Bridge | BridgeRef;
   logger: Logger;
 }
 
-export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
+const NOT_CONFIGURED: AcceptResult = {
+  status: 503,
+  outcome: 'refused_shutting_down',
+  code: 'CPB_ERR_NOT_CONFIGURED',
+  reason: 'the bridge has no valid config yet',
+};
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const { logger } = options;
+  const ref: BridgeRef = 'current' in options.bridge ? options.bridge : { current: options.bridge };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Request logs would carry the URL, and a push URL carries its token.
@@ -47,6 +61,8 @@ export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
   };
 
   const handle = async (token: string | undefined, body: unknown, res: FastifyReply) => {
+    const bridge = ref.current;
+    if (bridge === undefined) return reply(res, NOT_CONFIGURED);
     if (!bridge.authorize(token)) {
       const outcome: AcceptResult = {
         status: 401,
@@ -68,11 +84,13 @@ export function buildApp({ bridge, logger }: AppOptions): FastifyInstance {
 
   app.get('/healthz', (_req, res) => res.send({ ok: true }));
   app.get('/readyz', (_req, res) =>
-    bridge.ready ? res.send({ ok: true }) : res.code(503).send({ ok: false, reason: 'not ready' }),
+    ref.current?.ready ? res.send({ ok: true }) : res.code(503).send({ ok: false, reason: 'not ready' }),
   );
   app.get('/metrics', async (_req, res) => {
-    res.header('content-type', bridge.metrics.registry.contentType);
-    return bridge.metrics.registry.metrics();
+    const registry = ref.current?.metrics.registry;
+    if (registry === undefined) return res.code(503).send('# the bridge has no valid config yet\n');
+    res.header('content-type', registry.contentType);
+    return registry.metrics();
   });
 
   app.setErrorHandler((err, req, res) => {

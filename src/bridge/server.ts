@@ -4,7 +4,7 @@
  * the drain budget, keep the rest on disk for the next start).
  */
 import type { Logger } from 'pino';
-import { buildApp } from './app.ts';
+import { type BridgeRef, buildApp } from './app.ts';
 import { Bridge } from './bridge.ts';
 import type { ConfigSource, ResolvedConfig } from './config.ts';
 
@@ -25,27 +25,36 @@ export interface RunningBridge {
 
 export async function serveBridge(options: ServeOptions): Promise<RunningBridge> {
   const { logger } = options;
-  let bridge: Bridge | undefined;
+  const ref: BridgeRef = { current: undefined };
   const onChange = (config: ResolvedConfig) => {
     try {
-      bridge?.apply(config);
+      ref.current?.apply(config);
     } catch (err) {
-      bridge?.metrics.configErrors.inc({ reason: 'apply' });
+      ref.current?.metrics.configErrors.inc({ reason: 'apply' });
       logger.error({ err }, 'could not apply new config; keeping the last good one');
     }
   };
   const onError = (err: Error) => {
-    bridge?.metrics.configErrors.inc({ reason: (err as { code?: string }).code ?? 'error' });
+    ref.current?.metrics.configErrors.inc({ reason: (err as { code?: string }).code ?? 'error' });
     logger.error(
       { code: (err as { code?: string }).code, error: err.message },
       'new config refused; keeping the last good one',
     );
   };
-  const config = await options.source.start(onChange, onError);
-  bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
-  const app = buildApp({ bridge, logger: logger.child({ component: 'http' }) });
-  bridge.start();
+  // Listen first: probes answer (healthy, not ready) while the first config is awaited, e.g. a
+  // Secret that does not exist yet.
+  const app = buildApp({ bridge: ref, logger: logger.child({ component: 'http' }) });
   const url = await app.listen({ host: options.listen.host, port: options.listen.port });
+  let config: ResolvedConfig;
+  try {
+    config = await options.source.start(onChange, onError);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
+  ref.current = bridge;
+  bridge.start();
   logger.info(
     { url, resource: config.resource, generation: config.generation, tokenRequired: bridge.tokens.required },
     'bridge listening',

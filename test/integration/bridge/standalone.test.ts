@@ -172,3 +172,27 @@ test('a failed run writes status=error and error.by_node; bad pushes get 4xx and
     'the token never reaches the logs',
   );
 });
+
+test('an invalid config file exits non-zero and lists every problem by path', async () => {
+  const { execFile } = await import('node:child_process');
+  const { mkdtemp, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'cpb-bad-'));
+  const file = join(dir, 'bad.yaml');
+  await writeFile(
+    file,
+    'apiVersion: catchpoint-bridge.io/v1alpha1\nkind: CatchpointBridge\nmetadata: {name: x}\nspec:\n  tsdb: {endpoints: ["gopher://t"]}\n  dimensions: [planet]\n',
+  );
+  const cli = join(import.meta.dirname, '../../../src/cli.ts');
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [cli, 'bridge', '--config', file, '--listen', '127.0.0.1:0'],
+      (err, _out, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stderr }),
+    );
+  });
+  assert.equal(result.code, 1);
+  for (const path of ['/spec/catchpoint', '/spec/tsdb/endpoints/0', '/spec/dimensions/0']) {
+    assert.ok(result.stderr.includes(path), `${path} missing from:\n${result.stderr}`);
+  }
+});
