@@ -10,13 +10,17 @@ import { InvalidSpecError } from './api/validate.ts';
 import { MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
+import { loadKubeConfig } from './kube/kube-config.ts';
+import { runOperator } from './operator/main.ts';
 import { createLogger } from './shared/logger.ts';
 
 const USAGE = `usage: catchpoint-bridge <command> [options]
 
 commands:
-  bridge   run a bridge: --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
-  crd      print the CatchpointBridge CustomResourceDefinition
+  bridge     run a bridge: --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
+  operator   run the operator: --image IMAGE [--watch-namespaces a,b] [--leader-elect true|false]
+             [--lease-namespace NS] [--listen-metrics HOST:PORT] [--workers N]
+  crd        print the CatchpointBridge CustomResourceDefinition
 `;
 
 function parseListen(text: string): { host: string; port: number } {
@@ -51,6 +55,41 @@ async function bridgeCommand(args: string[]): Promise<void> {
   closeOnSignals(running, logger);
 }
 
+async function operatorCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      image: { type: 'string' },
+      'watch-namespaces': { type: 'string' },
+      'leader-elect': { type: 'string', default: 'true' },
+      'lease-namespace': { type: 'string' },
+      'listen-metrics': { type: 'string', default: '0.0.0.0:8081' },
+      workers: { type: 'string', default: '4' },
+    },
+  });
+  if (values.image === undefined) throw new UsageError('operator needs --image (the bridge image to run)');
+  const logger = createLogger().child({ component: 'operator' });
+  const namespaces = values['watch-namespaces']
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const running = await runOperator({
+    kc: loadKubeConfig(),
+    logger,
+    config: { image: values.image },
+    ...(namespaces?.length ? { namespaces } : {}),
+    leaderElect: values['leader-elect'] !== 'false',
+    ...(values['lease-namespace'] ? { leaseNamespace: values['lease-namespace'] } : {}),
+    listen: parseListen(values['listen-metrics']),
+    workers: Number(values.workers),
+  });
+  closeOnSignals({ close: () => running.stop() }, logger);
+  void running.lostLeadership.then(() => {
+    // Another replica leads now; exit so Kubernetes restarts this one as a standby.
+    process.exit(1);
+  });
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
@@ -60,6 +99,9 @@ async function main(argv: string[]): Promise<number> {
       case 'bridge':
         await bridgeCommand(rest);
         return -1; // keeps running
+      case 'operator':
+        await operatorCommand(rest);
+        return -1;
       case 'crd':
         process.stdout.write(stringify(buildCrd(), { lineWidth: 0 }));
         return 0;

@@ -1,0 +1,132 @@
+/**
+ * The reconciler's reads and writes against the API server: reads from informer caches (Secrets
+ * excepted: their data is never cached, a referenced one is fetched when needed), writes by
+ * server-side apply with the operator's one field manager. Every write is counted, so tests and
+ * benchmarks can tell how many requests a reconcile costs.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Counter } from 'prom-client';
+import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
+import type { CatchpointBridge, CatchpointBridgeStatus } from '../../api/types.ts';
+import { applyObject, applyStatus } from '../../kube/apply.ts';
+import { isNotFound } from '../../kube/errors.ts';
+import type { InformerObject } from '../../kube/informer.ts';
+import { kubeRequest } from '../../kube/request.ts';
+import { resourcePath } from '../../kube/resources.ts';
+import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
+import type { ChildObject, ClusterReader, ClusterWriter, SecretObject } from './reconciler.ts';
+
+export type CachedObject = InformerObject & ChildObject;
+
+/** What the reconciler needs of an informer: reads of its cache. */
+export interface ObjectCache<T> {
+  get(namespace: string | undefined, name: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface KubeClusterOptions {
+  kc: KubeConfig;
+  bridges: ObjectCache<CatchpointBridge & InformerObject>;
+  children: ReadonlyMap<ChildKind, ObjectCache<CachedObject>>;
+  /** catchpoint_operator_api_writes_total{verb, kind} */
+  writes: Counter<'verb' | 'kind'>;
+}
+
+export class KubeCluster implements ClusterReader, ClusterWriter {
+  readonly #o: KubeClusterOptions;
+
+  constructor(options: KubeClusterOptions) {
+    this.#o = options;
+  }
+
+  async getBridge(namespace: string, name: string): Promise<CatchpointBridge | undefined> {
+    return this.#o.bridges.get(namespace, name);
+  }
+
+  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    try {
+      return await kubeRequest<SecretObject>(this.#o.kc, {
+        path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async getChild(kind: ChildKind, namespace: string, name: string): Promise<ChildObject | undefined> {
+    return this.#o.children.get(kind)?.get(namespace, name);
+  }
+
+  async apply(manifest: Manifest): Promise<void> {
+    this.#o.writes.inc({ verb: 'apply', kind: manifest.kind });
+    await applyObject(this.#o.kc, manifest, { fieldManager: FIELD_MANAGER, force: true });
+  }
+
+  async remove(kind: ChildKind, namespace: string, name: string): Promise<void> {
+    const info = CHILD_KINDS.find((k) => k.kind === kind)!;
+    this.#o.writes.inc({ verb: 'delete', kind });
+    try {
+      await kubeRequest(this.#o.kc, {
+        method: 'DELETE',
+        path: resourcePath({ apiVersion: info.apiVersion, plural: info.plural, namespace, name }),
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async applyStatus(cr: CatchpointBridge, status: CatchpointBridgeStatus): Promise<void> {
+    this.#o.writes.inc({ verb: 'status', kind: KIND });
+    await applyStatus(
+      this.#o.kc,
+      {
+        apiVersion: `${API_GROUP}/${API_VERSION}`,
+        kind: KIND,
+        plural: PLURAL,
+        namespace: cr.metadata.namespace ?? 'default',
+        name: cr.metadata.name,
+        status: status as Record<string, unknown>,
+      },
+      { fieldManager: FIELD_MANAGER, force: true },
+    );
+  }
+
+  async event(
+    cr: CatchpointBridge,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const namespace = cr.metadata.namespace ?? 'default';
+    const now = new Date().toISOString();
+    this.#o.writes.inc({ verb: 'create', kind: 'Event' });
+    await kubeRequest(this.#o.kc, {
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/events`,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${cr.metadata.name}.`, namespace },
+        involvedObject: {
+          apiVersion: `${API_GROUP}/${API_VERSION}`,
+          kind: KIND,
+          name: cr.metadata.name,
+          namespace,
+          uid: cr.metadata.uid,
+          resourceVersion: cr.metadata.resourceVersion,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: process.env.POD_NAME ?? FIELD_MANAGER,
+        action: 'Reconcile',
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+  }
+}
