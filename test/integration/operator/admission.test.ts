@@ -1,0 +1,182 @@
+/**
+ * Bad CatchpointBridges are refused by the API server itself (structural schema and CEL rules of
+ * the generated CRD), with a message that names the field.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
+
+let plane: ControlPlane;
+let ns: string;
+before(async () => {
+  plane = await sharedControlPlane();
+  ns = await plane.createNamespace('admission');
+});
+
+const good = {
+  catchpoint: { credentialsSecretRef: { name: 'cp' } },
+  tsdb: { endpoints: ['http://tsdb:4242'] },
+};
+
+async function create(name: string, spec: unknown): Promise<{ code: number; message: string }> {
+  try {
+    await kubeRequest(plane.kubeConfig, {
+      method: 'POST',
+      path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
+      query: { fieldValidation: 'Strict' },
+      body: {
+        apiVersion: 'catchpoint-bridge.io/v1alpha1',
+        kind: 'CatchpointBridge',
+        metadata: { name },
+        spec,
+      },
+    });
+    return { code: 201, message: '' };
+  } catch (err) {
+    return {
+      code:
+        (err as { statusCode?: number; status?: number }).statusCode ??
+        (err as { status?: number }).status ??
+        0,
+      message: (err as Error).message,
+    };
+  }
+}
+
+const bad: Array<[string, string, unknown, RegExp]> = [
+  ['no-tsdb', 'no TSDB at all', { catchpoint: good.catchpoint }, /spec\.tsdb: Required value/],
+  [
+    'ftp',
+    'endpoint with a scheme we cannot write',
+    { ...good, tsdb: { endpoints: ['ftp://x:21'] } },
+    /spec\.tsdb\.endpoints\[0\].*http\(s\):\/\/host:port/,
+  ],
+  [
+    'empty-endpoints',
+    'empty endpoint list',
+    { ...good, tsdb: { endpoints: [] } },
+    /spec\.tsdb\.endpoints.*at least 1/,
+  ],
+  [
+    'planet',
+    'unknown dimension',
+    { ...good, dimensions: ['planet'] },
+    /spec\.dimensions\[0\].*Unsupported value: "planet"/,
+  ],
+  [
+    'dup',
+    'duplicate dimension',
+    { ...good, dimensions: ['city', 'city'] },
+    /spec\.dimensions\[1\].*Duplicate value/,
+  ],
+  [
+    'measure',
+    'measurement that is no path',
+    { ...good, measurements: ['Timing Total'] },
+    /spec\.measurements\[0\]/,
+  ],
+  [
+    'baseurl',
+    'baseURL without scheme',
+    { ...good, catchpoint: { ...good.catchpoint, baseURL: 'io.catchpoint.com' } },
+    /spec\.catchpoint\.baseURL.*http:\/\/ or https:\/\//,
+  ],
+  [
+    'v1-keys',
+    'v1 with one key for id and secret',
+    {
+      ...good,
+      catchpoint: { api: 'v1', credentialsSecretRef: { name: 'cp', clientIdKey: 'k', clientSecretKey: 'k' } },
+    },
+    /spec\.catchpoint.*two different Secret keys/,
+  ],
+  [
+    'api-v3',
+    'unknown API version',
+    { ...good, catchpoint: { ...good.catchpoint, api: 'v3' } },
+    /spec\.catchpoint\.api.*Unsupported value: "v3"/,
+  ],
+  [
+    'template',
+    'template format without a field map',
+    { ...good, push: { format: 'template' } },
+    /spec\.push.*push\.template \(the field map\) is required/,
+  ],
+  [
+    'tags',
+    'tags layout over the tag limit',
+    { ...good, naming: { layout: 'tags' }, tsdb: { ...good.tsdb, maxTags: 4 } },
+    /spec: Invalid value.*more tags than tsdb\.maxTags/,
+  ],
+  [
+    'prefix',
+    'metric prefix with a space',
+    { ...good, naming: { prefix: 'my metrics' } },
+    /spec\.naming\.prefix/,
+  ],
+  [
+    'hpa',
+    'autoscaling min above max',
+    { ...good, deployment: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
+    /spec\.deployment\.autoscaling.*minReplicas must not exceed maxReplicas/,
+  ],
+  ['unknown', 'a misspelt field', { ...good, dimension: ['city'] }, /unknown field "spec\.dimension"/],
+  [
+    'replicas',
+    'negative replicas',
+    { ...good, deployment: { replicas: -1 } },
+    /spec\.deployment\.replicas.*greater than or equal to 0/,
+  ],
+  [
+    'tsdb-auth',
+    'TSDB auth with both token and basic',
+    {
+      ...good,
+      tsdb: {
+        ...good.tsdb,
+        auth: { secretRef: { name: 'a', tokenKey: 't', usernameKey: 'u', passwordKey: 'p' } },
+      },
+    },
+    /spec\.tsdb\.auth\.secretRef.*either tokenKey/,
+  ],
+];
+
+for (const [name, what, spec, message] of bad) {
+  test(`refused at admission: ${what}`, async () => {
+    const res = await create(name, spec);
+    // Strict field validation (kubectl's default) answers 400 for unknown fields, 422 otherwise.
+    assert.equal(res.code, name === 'unknown' ? 400 : 422, res.message);
+    assert.match(res.message, message);
+  });
+}
+
+test('a name too long for the child objects is refused', async () => {
+  const res = await create('x'.repeat(60), good);
+  assert.equal(res.code, 422);
+  assert.match(res.message, /metadata\.name must be at most 59/);
+});
+
+test('the smallest useful spec is admitted and defaulted by the API server', async () => {
+  const created = await kubeRequest<{
+    spec: {
+      dimensions: string[];
+      measurements: string[];
+      naming: { layout: string };
+      catchpoint: { api: string };
+    };
+  }>(plane.kubeConfig, {
+    method: 'POST',
+    path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
+    body: {
+      apiVersion: 'catchpoint-bridge.io/v1alpha1',
+      kind: 'CatchpointBridge',
+      metadata: { name: 'ok' },
+      spec: good,
+    },
+  });
+  assert.deepEqual(created.spec.dimensions, ['node', 'asn', 'continent', 'city', 'country', 'region', 'isp']);
+  assert.deepEqual(created.spec.measurements, ['rtt', 'status']);
+  assert.equal(created.spec.naming.layout, 'seed');
+  assert.equal(created.spec.catchpoint.api, 'v2');
+});
