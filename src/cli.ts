@@ -9,7 +9,9 @@ import { buildCrd } from './api/crd.ts';
 import { InvalidSpecError } from './api/validate.ts';
 import { MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
+import { KubeConfigSource } from './bridge/kube-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
+import { startStatusReporter } from './bridge/status-reporter.ts';
 import { loadKubeConfig } from './kube/kube-config.ts';
 import { runOperator } from './operator/main.ts';
 import { createLogger } from './shared/logger.ts';
@@ -17,7 +19,8 @@ import { createLogger } from './shared/logger.ts';
 const USAGE = `usage: catchpoint-bridge <command> [options]
 
 commands:
-  bridge     run a bridge: --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
+  bridge     run a bridge: --config FILE [--secrets-dir DIR] | --resource NAMESPACE/NAME
+             [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
   operator   run the operator: --image IMAGE [--watch-namespaces a,b] [--leader-elect true|false]
              [--lease-namespace NS] [--listen-metrics HOST:PORT] [--workers N]
   crd        print the CatchpointBridge CustomResourceDefinition
@@ -36,23 +39,51 @@ async function bridgeCommand(args: string[]): Promise<void> {
     args,
     options: {
       config: { type: 'string' },
+      resource: { type: 'string' },
       'secrets-dir': { type: 'string' },
       listen: { type: 'string', default: '0.0.0.0:8080' },
       'spool-dir': { type: 'string', default: '.spool' },
       drain: { type: 'string', default: '20' },
     },
   });
-  if (values.config === undefined) throw new UsageError('bridge needs --config FILE');
+  if ((values.config === undefined) === (values.resource === undefined)) {
+    throw new UsageError(
+      'bridge needs either --config FILE (standalone) or --resource NAMESPACE/NAME (in a cluster)',
+    );
+  }
   const logger = createLogger();
-  const source = new FileConfigSource({ configFile: values.config, secretsDir: values['secrets-dir'] });
-  const running = await serveBridge({
-    source,
+  const options = {
     listen: parseListen(values.listen),
     spoolDir: values['spool-dir'],
     logger,
     drainMs: Number(values.drain) * 1000,
+  };
+  if (values.config !== undefined) {
+    const source = new FileConfigSource({ configFile: values.config, secretsDir: values['secrets-dir'] });
+    closeOnSignals(await serveBridge({ ...options, source }), logger);
+    return;
+  }
+  const [namespace, name] = values.resource!.split('/');
+  if (!namespace || !name) throw new UsageError('--resource takes NAMESPACE/NAME');
+  const kc = loadKubeConfig();
+  const source = new KubeConfigSource({ kc, namespace, name, logger: logger.child({ component: 'config' }) });
+  const running = await serveBridge({ ...options, source });
+  const stopReporting = startStatusReporter({
+    kc,
+    namespace,
+    name,
+    bridge: running.bridge,
+    logger: logger.child({ component: 'status' }),
   });
-  closeOnSignals(running, logger);
+  closeOnSignals(
+    {
+      close: async () => {
+        stopReporting();
+        await running.close();
+      },
+    },
+    logger,
+  );
 }
 
 async function operatorCommand(args: string[]): Promise<void> {

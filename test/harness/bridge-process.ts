@@ -13,9 +13,11 @@ const repoRoot = join(import.meta.dirname, '../..');
 const cli = join(repoRoot, 'src/cli.ts');
 
 export interface BridgeProcessOptions {
-  spec: Record<string, unknown>;
-  /** secret name → key → value */
-  secrets: Record<string, Record<string, string>>;
+  /** Standalone mode: the manifest's spec, and secret name → key → value. */
+  spec?: Record<string, unknown>;
+  secrets?: Record<string, Record<string, string>>;
+  /** In-cluster mode instead: `--resource namespace/name` with this kubeconfig. */
+  resource?: { namespace: string; name: string; kubeconfig: string };
   name?: string;
   /** Reuse a spool directory (restart tests); a fresh one by default. */
   spoolDir?: string;
@@ -55,27 +57,31 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
   const secretsDir = join(dir, 'secrets');
   const spoolDir = options.spoolDir ?? join(dir, 'spool');
   const name = options.name ?? 'test-bridge';
-  await writeFile(configFile, manifest(name, options.spec));
-  for (const [secret, keys] of Object.entries(options.secrets)) {
+  if (options.spec) await writeFile(configFile, manifest(name, options.spec));
+  for (const [secret, keys] of Object.entries(options.secrets ?? {})) {
     await mkdir(join(secretsDir, secret), { recursive: true });
     for (const [key, value] of Object.entries(keys)) await writeFile(join(secretsDir, secret, key), value);
   }
+  const r = options.resource;
+  const source = r
+    ? ['--resource', `${r.namespace}/${r.name}`]
+    : ['--config', configFile, '--secrets-dir', secretsDir];
   const child: ChildProcess = spawn(
     process.execPath,
     [
       cli,
       'bridge',
-      '--config',
-      configFile,
-      '--secrets-dir',
-      secretsDir,
+      ...source,
       '--listen',
       '127.0.0.1:0',
       '--spool-dir',
       spoolDir,
       ...(options.extraArgs ?? []),
     ],
-    { env: { ...process.env, LOG_LEVEL: 'debug', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, LOG_LEVEL: 'debug', ...(r ? { KUBECONFIG: r.kubeconfig } : {}), ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   const logs: string[] = [];
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = new Promise((resolve) =>
