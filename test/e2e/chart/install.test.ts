@@ -5,6 +5,7 @@
 // the chart's), and leave it, with users' CatchpointBridges, on uninstall. crd-upgrade.test.ts
 // covers a CRD that only the chart ever managed.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -127,6 +128,52 @@ test('install, upgrade, uninstall: the CRD is taken over, upgraded with the char
       'kubectl get cpb',
     );
     assert.equal(got.trim(), 'catchpointbridge.catchpoint-bridge.io/dns-perf');
+  });
+
+  await t.test('an operator running as the installed ServiceAccount reconciles it', async () => {
+    // No kubelet here: run the operator the chart deployed as a local process, with a token of
+    // the chart's own ServiceAccount, so the chart's RBAC is what it runs under.
+    const saKubeconfig = await plane.kubeconfigFileForServiceAccount(releaseNs, FULLNAME);
+    const operator = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'src/cli.ts'),
+        'operator',
+        '--image',
+        'img:e2e',
+        '--lease-namespace',
+        releaseNs,
+        '--listen-metrics',
+        '127.0.0.1:0',
+      ],
+      { env: { ...process.env, KUBECONFIG: saKubeconfig, LOG_LEVEL: 'warn' }, stdio: 'ignore' },
+    );
+    try {
+      const custom = plane.kubeConfig.makeApiClient(CustomObjectsApi);
+      const deadline = Date.now() + 30_000;
+      let conditions: Array<{ type: string; status: string }> = [];
+      while (Date.now() < deadline) {
+        const cr = (await custom.getNamespacedCustomObject({
+          group: API_GROUP,
+          version: API_VERSION,
+          namespace: userNs,
+          plural: PLURAL,
+          name: 'dns-perf',
+        })) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+        conditions = cr.status?.conditions ?? [];
+        if (conditions.some((c) => c.type === 'Reconciled' && c.status === 'True')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(
+        conditions.some((c) => c.type === 'Reconciled' && c.status === 'True'),
+        `not reconciled: ${JSON.stringify(conditions)}`,
+      );
+      const apps = plane.kubeConfig.makeApiClient(AppsV1Api);
+      const bridge = await apps.readNamespacedDeployment({ name: 'cpb-dns-perf', namespace: userNs });
+      assert.equal(bridge.spec?.template.spec?.containers[0]?.image, 'img:e2e');
+    } finally {
+      operator.kill('SIGTERM');
+    }
   });
 
   await t.test('helm upgrade with a changed value changes the Deployment', async () => {
