@@ -14,6 +14,7 @@ import { closeOnSignals, serveBridge } from './bridge/server.ts';
 import { startStatusReporter } from './bridge/status-reporter.ts';
 import { loadKubeConfig } from './kube/kube-config.ts';
 import { runOperator } from './operator/main.ts';
+import { readPushFile, redactPushUrl, replay } from './replay/replay.ts';
 import { createLogger } from './shared/logger.ts';
 
 const USAGE = `usage: catchpoint-bridge <command> [options]
@@ -23,6 +24,8 @@ commands:
              [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS]
   operator   run the operator: --image IMAGE [--watch-namespaces a,b] [--leader-elect true|false]
              [--lease-namespace NS] [--listen-metrics HOST:PORT] [--workers N]
+  replay     POST recorded pushes to a bridge: --file PUSHES.ndjson --url URL [--rate PER_SECOND]
+             (the URL may also come from $CATCHPOINT_BRIDGE_URL, to keep the token out of shell history)
   crd        print the CatchpointBridge CustomResourceDefinition
 `;
 
@@ -121,6 +124,21 @@ async function operatorCommand(args: string[]): Promise<void> {
   });
 }
 
+async function replayCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { file: { type: 'string' }, url: { type: 'string' }, rate: { type: 'string', default: '20' } },
+  });
+  const url = values.url ?? process.env.CATCHPOINT_BRIDGE_URL;
+  if (values.file === undefined || url === undefined) throw new UsageError('replay needs --file and --url');
+  const bodies = await readPushFile(values.file);
+  const summary = await replay({ url, bodies, ratePerSecond: Number(values.rate) });
+  process.stdout.write(
+    `replayed ${summary.sent} pushes to ${redactPushUrl(url)} in ${summary.durationMs} ms: ${JSON.stringify(summary.byStatus)}\n`,
+  );
+  return Object.keys(summary.byStatus).every((s) => s === '200') ? 0 : 1;
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
@@ -133,6 +151,8 @@ async function main(argv: string[]): Promise<number> {
       case 'operator':
         await operatorCommand(rest);
         return -1;
+      case 'replay':
+        return await replayCommand(rest);
       case 'crd':
         process.stdout.write(stringify(buildCrd(), { lineWidth: 0 }));
         return 0;
