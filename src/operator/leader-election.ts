@@ -137,6 +137,11 @@ export class LeaderElector {
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (!(await this.#campaign(signal))) break;
+      if (signal.aborted) {
+        // Won just as stop() was called: no term, hand the Lease straight back.
+        await this.#release();
+        break;
+      }
       this.#startTerm();
       await this.#renewUntilLost(signal);
       await this.#endTerm();
@@ -147,7 +152,7 @@ export class LeaderElector {
   /** Tries every retryPeriod until the Lease is ours (true) or we are stopped (false). */
   async #campaign(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if ((await this.#tryAcquireOrRenew(signal, this.#retryPeriodMs * 5)) === 'ours') return true;
+      if ((await this.#tryAcquireOrRenew(this.#renewDeadlineMs)) === 'ours') return true;
       await pause(this.#retryPeriodMs * (1 + Math.random() * 0.2), signal);
     }
     return false;
@@ -163,7 +168,7 @@ export class LeaderElector {
       if (left() > 0) {
         // Counted from before the request: others count from when they see our write, later.
         const sentAt = performance.now();
-        const attempt = await this.#tryAcquireOrRenew(signal, left());
+        const attempt = await this.#tryAcquireOrRenew(left());
         if (attempt === 'ours') {
           renewedAt = sentAt;
           continue;
@@ -183,8 +188,15 @@ export class LeaderElector {
     }
   }
 
-  async #tryAcquireOrRenew(signal: AbortSignal, timeoutMs: number): Promise<Attempt> {
-    const request = { signal, timeoutMs: Math.max(1, Math.round(timeoutMs)) };
+  /**
+   * One read-and-write of the Lease. Deliberately not aborted by stop(): a write the server has
+   * committed but we never saw would leave us holding a Lease we do not know about (so nothing
+   * releases it) or with a stale resourceVersion (so the release gets 409). The timeout bounds it.
+   */
+  async #tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
+    // One deadline for the whole attempt (it may take up to three requests).
+    const ms = Math.max(1, Math.round(timeoutMs));
+    const request = { signal: AbortSignal.timeout(ms), timeoutMs: ms };
     try {
       // Fast path for the leader: write on top of what we last wrote; 409 means it changed.
       if (this.isLeader && this.#lease !== undefined) {
@@ -218,7 +230,6 @@ export class LeaderElector {
       this.#saw(await this.#put(this.#recordFor(lease), request), true);
       return this.#succeeded();
     } catch (err) {
-      if (signal.aborted) return 'failed';
       // 409 (on create: AlreadyExists): another candidate wrote first; the next read tells who.
       if (isConflict(err)) {
         this.#logger.debug('lost a race for the lease');
@@ -306,22 +317,38 @@ export class LeaderElector {
     }
   }
 
-  /** Hands the Lease over at once: empty holder, 1 s duration. Only if it is still ours. */
+  /**
+   * Hands the Lease over at once: empty holder, 1 s duration; only while it is still ours. A 409
+   * usually means stop() aborted a renewal the server had already committed (our resourceVersion
+   * is stale), so read the Lease again and retry once before leaving it to expire.
+   */
   async #release(): Promise<void> {
-    const lease = this.#lease;
-    if (lease?.spec?.holderIdentity !== this.#identity) return;
-    const { holderIdentity: _, ...rest } = lease.spec;
-    const released: Lease = {
-      ...lease,
-      spec: { ...rest, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) },
-    };
-    try {
-      this.#saw(await this.#put(released, { timeoutMs: this.#renewDeadlineMs }), true);
-      this.#logger.info('released the lease');
-    } catch (err) {
-      // 409: someone else already holds it. Otherwise it expires after leaseDuration anyway.
-      if (!isConflict(err))
+    const request = { timeoutMs: this.#renewDeadlineMs };
+    let lease = this.#lease;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (lease?.spec?.holderIdentity !== this.#identity) return;
+      const { holderIdentity: _, ...rest } = lease.spec;
+      const released: Lease = {
+        ...lease,
+        spec: { ...rest, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) },
+      };
+      try {
+        this.#saw(await this.#put(released, request), true);
+        this.#logger.info('released the lease');
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt > 0) {
+          // It expires after leaseDuration anyway.
+          this.#logger.warn({ error: describeKubeError(err) }, 'could not release the lease');
+          return;
+        }
+      }
+      try {
+        lease = await kubeRequest<Lease>(this.#kc, { path: this.#path(), ...request });
+      } catch (err) {
         this.#logger.warn({ error: describeKubeError(err) }, 'could not release the lease');
+        return;
+      }
     }
   }
 
