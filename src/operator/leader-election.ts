@@ -82,6 +82,7 @@ export class LeaderElector {
   #observedAt = 0;
   #term: { controller: AbortController; work: Promise<void> } | undefined;
   #failing = false;
+  #stopped = false;
 
   constructor(options: LeaderElectorOptions) {
     this.#kc = options.kc;
@@ -121,8 +122,9 @@ export class LeaderElector {
     return this.#identity;
   }
 
-  /** Starts campaigning; idempotent. */
+  /** Starts campaigning; idempotent. An elector cannot be restarted after stop(). */
   start(): void {
+    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, 'leader elector was stopped');
     if (this.#loop !== undefined) return;
     this.#abort = new AbortController();
     this.#loop = this.#run(this.#abort.signal);
@@ -130,6 +132,7 @@ export class LeaderElector {
 
   /** Ends a term in progress, releases the Lease if we hold it, and stops campaigning. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#abort?.abort();
     await this.#loop;
   }

@@ -1,0 +1,477 @@
+/**
+ * A self-healing list+watch cache of one collection (client-go's reflector + store, minus the
+ * parts we do not need).
+ *
+ * Loop: list (paged) → replace the store, emitting add/update/delete for the differences → watch
+ * from the list's resourceVersion. A 410 Gone (HTTP or ERROR event) drops the resourceVersion and
+ * relists; every other error or close restarts with capped, jittered exponential backoff. A
+ * watchdog reconnects when nothing (not even a bookmark) arrived for `silenceTimeoutMs`, catching
+ * half-open connections; a jittered periodic relist repairs anything missed. Nothing escapes the
+ * loop: errors are logged (rate-limited) and retried until stop().
+ *
+ * client-node's Watch cannot send a custom Accept header (needed for metadata-only watches) and its
+ * ListWatch stops for good on the first non-410 error, hence our own loop over request.ts.
+ *
+ * Cached objects are shared with every handler and caller: treat them as read-only.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  describeKubeError,
+  isGone,
+  KubeApiError,
+  KubeError,
+  KubeErrorCodes,
+  type KubeStatus,
+} from './errors.ts';
+import { kubeRequest, kubeStream } from './request.ts';
+
+export interface InformerObject {
+  metadata: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export interface InformerOptions {
+  kc: KubeConfig;
+  logger: Logger;
+  /** Collection path: `/apis/g/v/plural` (all namespaces) or `/api/v1/namespaces/ns/secrets`. */
+  path: string;
+  fieldSelector?: string;
+  labelSelector?: string;
+  /**
+   * List and watch as PartialObjectMetadata: only apiVersion, kind and metadata are transferred and
+   * cached (e.g. Secrets without their data). The RBAC verbs are the same as for full objects.
+   */
+  metadataOnly?: boolean;
+  /** Full relist period, ±10 % jitter. Default 10 min; 0 disables. */
+  resyncMs?: number;
+  /** Reconnect when no event or bookmark arrived for this long. Default 5 min. */
+  silenceTimeoutMs?: number;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+  /** Reconnect backoff: initial and cap, and how long a watch must last to reset it. */
+  backoff?: { initialMs?: number; maxMs?: number; resetAfterMs?: number };
+  /** At most one reconnect warning per this interval (the rest go to debug). Default 30 s. */
+  reconnectLogIntervalMs?: number;
+}
+
+export interface InformerStats {
+  /** Completed lists (the first one included). */
+  relists: number;
+  /** Watch restarts after an error, close, 410 or silence (not counting periodic resyncs). */
+  reconnects: number;
+  /** `Date.now()` of the last watch event or bookmark, 0 before the first. */
+  lastEventAt: number;
+}
+
+type AddHandler<T> = (obj: T) => void;
+type UpdateHandler<T> = (obj: T, old: T) => void;
+
+/** Why a watch ended without an error. */
+type WatchEnd = 'closed' | 'resync' | 'silence';
+
+const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+// client-go's reflector: the server ends each watch after a random 5–10 min, spreading reconnects.
+const MIN_WATCH_TIMEOUT_S = 300;
+const LIST_TIMEOUT_MS = 60_000;
+
+export class Informer<T extends InformerObject> {
+  readonly #kc: KubeConfig;
+  readonly #logger: Logger;
+  readonly #path: string;
+  readonly #selectors: { fieldSelector?: string | undefined; labelSelector?: string | undefined };
+  readonly #metadataOnly: boolean;
+  readonly #resyncMs: number;
+  readonly #silenceTimeoutMs: number;
+  readonly #pageSize: number;
+  readonly #backoffInitialMs: number;
+  readonly #backoffMaxMs: number;
+  readonly #backoffResetAfterMs: number;
+  readonly #reconnectLogIntervalMs: number;
+
+  /** namespace ('' for cluster-scoped) → name → object. */
+  #store = new Map<string, Map<string, T>>();
+  readonly #addHandlers: AddHandler<T>[] = [];
+  readonly #updateHandlers: UpdateHandler<T>[] = [];
+  readonly #deleteHandlers: AddHandler<T>[] = [];
+
+  #abort: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+  #stopped = false;
+  #resourceVersion: string | undefined;
+  #nextResyncAt = Number.POSITIVE_INFINITY;
+  #watchOpenedAt: number | undefined;
+  #failures = 0;
+  #lastReconnectLogAt = Number.NEGATIVE_INFINITY;
+  #suppressedReconnectLogs = 0;
+  #hasSynced = false;
+  readonly #synced: Promise<void>;
+  #resolveSynced!: () => void;
+  #rejectSynced!: (err: unknown) => void;
+  readonly #stats: InformerStats = { relists: 0, reconnects: 0, lastEventAt: 0 };
+
+  constructor(options: InformerOptions) {
+    this.#kc = options.kc;
+    this.#path = options.path;
+    this.#logger = options.logger.child({ component: 'informer', path: options.path });
+    this.#selectors = { fieldSelector: options.fieldSelector, labelSelector: options.labelSelector };
+    this.#metadataOnly = options.metadataOnly ?? false;
+    this.#resyncMs = options.resyncMs ?? 10 * 60_000;
+    this.#silenceTimeoutMs = options.silenceTimeoutMs ?? 5 * 60_000;
+    this.#pageSize = options.pageSize ?? 500;
+    this.#backoffInitialMs = options.backoff?.initialMs ?? 200;
+    this.#backoffMaxMs = options.backoff?.maxMs ?? 30_000;
+    this.#backoffResetAfterMs = options.backoff?.resetAfterMs ?? 60_000;
+    this.#reconnectLogIntervalMs = options.reconnectLogIntervalMs ?? 30_000;
+    this.#synced = new Promise<void>((resolve, reject) => {
+      this.#resolveSynced = resolve;
+      this.#rejectSynced = reject;
+    });
+    // Rejected only by stop() before the first list; awaiting it still sees the rejection, but a
+    // caller that never awaits it must not get an unhandled rejection.
+    this.#synced.catch(() => {});
+  }
+
+  /** Handlers run synchronously in event order; keep them cheap (enqueue a key). Throws are logged. */
+  on(event: 'add' | 'delete', handler: AddHandler<T>): this;
+  on(event: 'update', handler: UpdateHandler<T>): this;
+  on(event: 'add' | 'update' | 'delete', handler: AddHandler<T> | UpdateHandler<T>): this {
+    if (event === 'add') this.#addHandlers.push(handler as AddHandler<T>);
+    else if (event === 'update') this.#updateHandlers.push(handler as UpdateHandler<T>);
+    else this.#deleteHandlers.push(handler as AddHandler<T>);
+    return this;
+  }
+
+  /** Resolves after the first complete list (readiness); rejects if stopped before that. */
+  get synced(): Promise<void> {
+    return this.#synced;
+  }
+
+  get hasSynced(): boolean {
+    return this.#hasSynced;
+  }
+
+  get stats(): Readonly<InformerStats> {
+    return { ...this.#stats };
+  }
+
+  /** Starts the loop; idempotent. An informer cannot be restarted after stop(). */
+  start(): void {
+    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} was stopped`);
+    if (this.#loop !== undefined) return;
+    this.#abort = new AbortController();
+    this.#loop = this.#run(this.#abort.signal);
+  }
+
+  /** Aborts the open request, clears every timer and resolves once the loop has exited. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort?.abort();
+    if (!this.#hasSynced) {
+      this.#rejectSynced(
+        new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} stopped before sync`),
+      );
+    }
+    await this.#loop;
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.#store.get(namespace ?? '')?.get(name);
+  }
+
+  /** All cached objects, or those of one namespace. */
+  list(namespace?: string): T[] {
+    if (namespace !== undefined) return [...(this.#store.get(namespace)?.values() ?? [])];
+    const all: T[] = [];
+    for (const byName of this.#store.values()) all.push(...byName.values());
+    return all;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let end: WatchEnd | undefined;
+      let error: unknown;
+      try {
+        if (this.#resourceVersion === undefined) await this.#relist(signal);
+        end = await this.#watch(signal);
+      } catch (err) {
+        error = err;
+      }
+      if (signal.aborted) break;
+      const delayMs = this.#afterWatch(end, error);
+      if (delayMs > 0) {
+        try {
+          await sleep(delayMs, undefined, { signal });
+        } catch {
+          // stop() during the backoff.
+        }
+      }
+    }
+  }
+
+  /** Decides what follows a watch (or list) that ended; returns the delay before the next try. */
+  #afterWatch(end: WatchEnd | undefined, error: unknown): number {
+    const openedAt = this.#watchOpenedAt;
+    this.#watchOpenedAt = undefined;
+    const healthy = openedAt !== undefined && performance.now() - openedAt >= this.#backoffResetAfterMs;
+    if (healthy) this.#failures = 0;
+    if (end === 'resync') {
+      this.#resourceVersion = undefined;
+      return 0;
+    }
+    this.#stats.reconnects++;
+    // The server's own timeoutSeconds: reconnect from where we are.
+    if (end === 'closed' && healthy) return 0;
+    const gone = error !== undefined && isGone(error);
+    if (gone) this.#resourceVersion = undefined;
+    const first = this.#failures === 0;
+    this.#failures++;
+    // One 410 after a healthy run is routine (compaction): relist at once. Repeats back off, so a
+    // server that keeps answering 410 is not hammered (client-node #1933).
+    if (gone && first) {
+      this.#logger.debug({ cause: describeKubeError(error) }, 'watch expired: relisting');
+      return 0;
+    }
+    const delayMs = this.#backoffDelay(error);
+    this.#logReconnect(end, error, delayMs);
+    return delayMs;
+  }
+
+  #backoffDelay(error: unknown): number {
+    const exp = Math.min(this.#backoffMaxMs, this.#backoffInitialMs * 2 ** Math.min(this.#failures - 1, 30));
+    // "Equal jitter": at least half the step, so delays still grow, but replicas do not sync up.
+    const jittered = exp / 2 + Math.random() * (exp / 2);
+    const retryAfter = error instanceof KubeApiError ? (error.retryAfterMs ?? 0) : 0;
+    return Math.max(jittered, Math.min(retryAfter, this.#backoffMaxMs));
+  }
+
+  #logReconnect(end: WatchEnd | undefined, error: unknown, delayMs: number): void {
+    const fields = {
+      cause: error === undefined ? end : describeKubeError(error),
+      delayMs: Math.round(delayMs),
+      failures: this.#failures,
+      relist: this.#resourceVersion === undefined,
+    };
+    const now = performance.now();
+    if (now - this.#lastReconnectLogAt < this.#reconnectLogIntervalMs) {
+      this.#suppressedReconnectLogs++;
+      this.#logger.debug(fields, 'watch reconnecting');
+      return;
+    }
+    this.#lastReconnectLogAt = now;
+    this.#logger.warn({ ...fields, suppressed: this.#suppressedReconnectLogs }, 'watch reconnecting');
+    this.#suppressedReconnectLogs = 0;
+  }
+
+  async #relist(signal: AbortSignal): Promise<void> {
+    const fresh = new Map<string, Map<string, T>>();
+    let resourceVersion: string | undefined;
+    let continueToken: string | undefined;
+    do {
+      const page = await kubeRequest<KubeList<T>>(this.#kc, {
+        path: this.#path,
+        query: { ...this.#selectors, limit: this.#pageSize, continue: continueToken },
+        accept: this.#metadataOnly ? METADATA_LIST_ACCEPT : 'application/json',
+        signal,
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
+      // Every page of a paged list is the same snapshot; a 410 on a stale continue token restarts
+      // the whole list through the loop.
+      resourceVersion = page.metadata?.resourceVersion;
+      const itemKind = page.kind?.replace(/List$/, '');
+      for (const item of page.items ?? []) {
+        // List items of built-in kinds come without apiVersion/kind; watch events carry them.
+        // Fill them in so cached objects have one shape whatever delivered them.
+        const obj = item as T & { apiVersion?: string; kind?: string };
+        if (obj.apiVersion === undefined && page.apiVersion !== undefined) obj.apiVersion = page.apiVersion;
+        if (obj.kind === undefined && itemKind !== undefined) obj.kind = itemKind;
+        const name = obj.metadata?.name;
+        if (name === undefined) continue;
+        const ns = obj.metadata.namespace ?? '';
+        let byName = fresh.get(ns);
+        if (byName === undefined) {
+          byName = new Map();
+          fresh.set(ns, byName);
+        }
+        byName.set(name, obj);
+      }
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken !== undefined);
+    if (!resourceVersion)
+      throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `list ${this.#path} had no resourceVersion`);
+
+    this.#replace(fresh);
+    this.#resourceVersion = resourceVersion;
+    this.#stats.relists++;
+    this.#nextResyncAt =
+      this.#resyncMs > 0
+        ? performance.now() + this.#resyncMs * (0.9 + Math.random() * 0.2)
+        : Number.POSITIVE_INFINITY;
+    if (!this.#hasSynced) {
+      this.#hasSynced = true;
+      this.#resolveSynced();
+    }
+  }
+
+  /** Swaps in a fresh store, then tells handlers what changed (so they see the new store). */
+  #replace(fresh: Map<string, Map<string, T>>): void {
+    const old = this.#store;
+    this.#store = fresh;
+    for (const [ns, byName] of fresh) {
+      const oldByName = old.get(ns);
+      for (const [name, obj] of byName) {
+        const previous = oldByName?.get(name);
+        if (previous === undefined) this.#emitAdd(obj);
+        else if (previous.metadata.resourceVersion !== obj.metadata.resourceVersion)
+          this.#emitUpdate(obj, previous);
+      }
+    }
+    for (const [ns, oldByName] of old) {
+      const byName = fresh.get(ns);
+      for (const [name, obj] of oldByName) if (!byName?.has(name)) this.#emitDelete(obj);
+    }
+  }
+
+  async #watch(signal: AbortSignal): Promise<WatchEnd> {
+    const controller = new AbortController();
+    let end: WatchEnd = 'closed';
+    const endWith = (reason: WatchEnd) => {
+      end = reason;
+      controller.abort();
+    };
+    let silenceTimer: NodeJS.Timeout | undefined;
+    const armSilence = () => {
+      clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(() => endWith('silence'), this.#silenceTimeoutMs);
+    };
+    const resyncIn = this.#nextResyncAt - performance.now();
+    if (resyncIn <= 0) return 'resync';
+    const resyncTimer = Number.isFinite(resyncIn) ? setTimeout(() => endWith('resync'), resyncIn) : undefined;
+    try {
+      armSilence();
+      const body = await kubeStream(this.#kc, {
+        path: this.#path,
+        query: {
+          ...this.#selectors,
+          watch: true,
+          resourceVersion: this.#resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S),
+        },
+        accept: this.#metadataOnly ? METADATA_WATCH_ACCEPT : 'application/json',
+        signal: AbortSignal.any([signal, controller.signal]),
+      });
+      this.#watchOpenedAt = performance.now();
+      body.setEncoding('utf8');
+      let pending = '';
+      for await (const chunk of body as AsyncIterable<string>) {
+        armSilence();
+        pending += chunk;
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line.trim() !== '') this.#onWatchLine(line);
+          newline = pending.indexOf('\n');
+        }
+      }
+      return end;
+    } catch (err) {
+      // Our own abort (resync or silence) is an ordinary end, not an error.
+      if (controller.signal.aborted && !signal.aborted) return end;
+      throw err;
+    } finally {
+      clearTimeout(silenceTimer);
+      clearTimeout(resyncTimer);
+      controller.abort();
+    }
+  }
+
+  #onWatchLine(line: string): void {
+    let event: { type?: unknown; object?: unknown };
+    try {
+      event = JSON.parse(line);
+    } catch {
+      // Skipping a line could lose an event forever; reconnect instead (client-node ignores it).
+      throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `watch ${this.#path}: a line is not JSON`);
+    }
+    this.#stats.lastEventAt = Date.now();
+    const object = event.object as (T & { metadata?: T['metadata'] }) | undefined;
+    if (event.type === 'ERROR') {
+      const status = object as KubeStatus | undefined;
+      throw new KubeApiError({ statusCode: status?.code ?? 500, request: `WATCH ${this.#path}`, status });
+    }
+    const name = object?.metadata?.name;
+    const resourceVersion = object?.metadata?.resourceVersion;
+    if (event.type === 'BOOKMARK') {
+      if (resourceVersion) this.#resourceVersion = resourceVersion;
+      return;
+    }
+    if (object === undefined || name === undefined || !resourceVersion) {
+      throw new KubeError(
+        KubeErrorCodes.BAD_RESPONSE,
+        `watch ${this.#path}: ${String(event.type)} event without object`,
+      );
+    }
+    const ns = object.metadata.namespace ?? '';
+    const previous = this.#store.get(ns)?.get(name);
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        let byName = this.#store.get(ns);
+        if (byName === undefined) {
+          byName = new Map();
+          this.#store.set(ns, byName);
+        }
+        byName.set(name, object);
+        this.#resourceVersion = resourceVersion;
+        if (previous === undefined) this.#emitAdd(object);
+        else if (previous.metadata.resourceVersion !== resourceVersion) this.#emitUpdate(object, previous);
+        return;
+      }
+      case 'DELETED': {
+        const byName = this.#store.get(ns);
+        byName?.delete(name);
+        if (byName?.size === 0) this.#store.delete(ns);
+        this.#resourceVersion = resourceVersion;
+        this.#emitDelete(object);
+        return;
+      }
+      default:
+        throw new KubeError(
+          KubeErrorCodes.BAD_RESPONSE,
+          `watch ${this.#path}: unknown event type ${String(event.type)}`,
+        );
+    }
+  }
+
+  #emitAdd(obj: T): void {
+    for (const handler of this.#addHandlers) this.#call('add', () => handler(obj));
+  }
+
+  #emitUpdate(obj: T, old: T): void {
+    for (const handler of this.#updateHandlers) this.#call('update', () => handler(obj, old));
+  }
+
+  #emitDelete(obj: T): void {
+    for (const handler of this.#deleteHandlers) this.#call('delete', () => handler(obj));
+  }
+
+  #call(event: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      // A handler bug must not kill the watch (or, as in client-node, the process).
+      this.#logger.error({ event, error: describeKubeError(err) }, 'informer handler threw');
+    }
+  }
+}
+
+interface KubeList<T> {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: T[];
+}
