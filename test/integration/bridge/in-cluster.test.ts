@@ -118,7 +118,7 @@ test('runs as its ServiceAccount, serves pushes, writes series, reports status.b
     20_000,
     'status.bridge',
   );
-  const report = (cr?.status as { bridge: { directorySize: number; lastPushAt: string } }).bridge;
+  const report = (cr!.status as { bridge: { directorySize: number; lastPushAt: string } }).bridge;
   assert.ok(report.directorySize > 0);
   assert.match(report.lastPushAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:00Z$/);
 });
