@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { type BridgeProcess, startBridgeProcess } from '../../harness/bridge-process.ts';
+import { startBridgeProcess } from '../../harness/bridge-process.ts';
 import { FAKE_V2_API_KEY, type FakeCatchpoint, startFakeCatchpoint } from '../../harness/fake-catchpoint.ts';
 import { pushBody } from '../../harness/push-stream.ts';
 import { type StrictOpenTsdb, startStrictOpenTsdb } from '../../harness/strict-opentsdb.ts';
