@@ -6,11 +6,20 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v promtool >/dev/null || apt_packages+=(prometheus)   # promtool checks the alert rules
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${apt_packages[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  # The packages ship services (prometheus, victoria-metrics); tests start their own on free
+  # loopback ports, so keep the package scripts from starting them.
+  policy_rc=/usr/sbin/policy-rc.d
+  created_policy=""
+  if [ ! -e "$policy_rc" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy_rc" >/dev/null && $sudo_cmd chmod +x "$policy_rc" && created_policy=1
+  fi
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+  [ -z "$created_policy" ] || $sudo_cmd rm -f "$policy_rc"
 fi
 
 # npm ci runs on whatever Node the machine has; the `node` devDependency then puts Node 24 on

@@ -1,0 +1,59 @@
+// docs/errors.md documents every error code, and only those: like fastify's
+// test/internals/errors.test.js, the source tree is searched for `CPB_ERR_*` string literals and
+// compared with the table rows.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, sourceTree } from '../dashboards/support.ts';
+
+const CODE_LITERAL = /(['"`])(CPB_ERR_[A-Z0-9_]+)\1/g;
+const ROW = /^\| `(CPB_ERR_[A-Z0-9_]+)` \|(.*)\|\s*$/gm;
+
+function codesInSource(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { path, text } of sourceTree()) {
+    for (const m of text.matchAll(CODE_LITERAL)) {
+      const files = out.get(m[2]!) ?? [];
+      files.push(relative(ROOT, path));
+      out.set(m[2]!, files);
+    }
+  }
+  return out;
+}
+
+const doc = readFileSync(join(ROOT, 'docs/errors.md'), 'utf8');
+const rows = [...doc.matchAll(ROW)].map((m) => ({
+  code: m[1]!,
+  cells: m[2]!.split(' | ').map((c) => c.trim()),
+}));
+
+test('the source tree has error codes to document', () => {
+  assert.ok(codesInSource().size >= 30, `found ${codesInSource().size}`);
+});
+
+test('every CPB_ERR_ code in src/ has a row in docs/errors.md', () => {
+  const documented = new Set(rows.map((r) => r.code));
+  const missing = [...codesInSource()]
+    .filter(([code]) => !documented.has(code))
+    .map(([code, files]) => `${code} (${[...new Set(files)].join(', ')})`);
+  assert.deepEqual(missing, [], 'codes without a row in docs/errors.md');
+});
+
+test('every row of docs/errors.md names a code that is still in src/', () => {
+  const inSource = codesInSource();
+  assert.deepEqual(
+    rows.map((r) => r.code).filter((code) => !inSource.has(code)),
+    [],
+    'rows for codes no longer in src/',
+  );
+});
+
+test('each code has one row, with what it means, where it shows up and what to do', () => {
+  const codes = rows.map((r) => r.code);
+  assert.equal(new Set(codes).size, codes.length, 'a code has two rows');
+  for (const { code, cells } of rows) {
+    assert.equal(cells.length, 3, `${code}: meaning | where | what to do`);
+    for (const cell of cells) assert.ok(cell.length >= 10, `${code}: an empty cell`);
+  }
+});
