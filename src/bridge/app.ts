@@ -15,6 +15,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { AcceptResult, Bridge } from './bridge.ts';
+import { HANDOFF_PATH } from './handoff.ts';
 
 /** Hard cap of what fastify reads; the configured (live-reloadable) limit is checked per push. */
 const HARD_BODY_LIMIT = 16 << 20;
@@ -81,6 +82,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
     handle(req.params.token, req.body, res),
   );
   app.post('/', (req, res) => handle(undefined, req.body, res));
+
+  // A stopping peer hands over what it could not deliver (see handoff.ts). Same token as pushes,
+  // sent as a bearer header; records are checked before they are spooled.
+  app.post(HANDOFF_PATH, async (req, res) => {
+    const bridge = ref.current;
+    if (bridge === undefined) return reply(res, NOT_CONFIGURED);
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    if (!bridge.authorize(token)) {
+      return reply(res, {
+        status: 401,
+        outcome: 'unauthorized',
+        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
+        reason: 'unknown token',
+      });
+    }
+    return reply(res, await bridge.acceptHandoff(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)));
+  });
 
   app.get('/healthz', (_req, res) => res.send({ ok: true }));
   app.get('/readyz', (_req, res) =>

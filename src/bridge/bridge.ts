@@ -17,6 +17,7 @@ import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
 import type { ResolvedConfig } from './config.ts';
 import { Deduper } from './dedupe.ts';
 import { Delivery, type DeliveryOptions } from './delivery.ts';
+import { checkHandedOffRecords, type HandoffResult, handOff } from './handoff.ts';
 import {
   buildMappingPlan,
   type MappingPlan,
@@ -241,13 +242,52 @@ export class Bridge {
     return this.#count({ status: 200, outcome: 'accepted', datapoints: lines.length });
   }
 
-  /** Stops taking pushes, delivers what it can within `drainMs`, closes the spool. */
-  async close(drainMs: number): Promise<void> {
-    if (this.#closing) return;
+  /**
+   * Stops taking pushes, delivers what it can within `drainMs`, hands what is left to a peer
+   * replica when `handoffUrl` is given (see handoff.ts), closes the spool.
+   */
+  async close(drainMs: number, handoffUrl?: string, handoffMs = 10_000): Promise<HandoffResult | undefined> {
+    if (this.#closing) return undefined;
     this.#closing = true;
     this.#directory.stop();
     await this.#delivery.stop(drainMs);
+    let handoff: HandoffResult | undefined;
+    if (handoffUrl !== undefined && this.#spool.bytes > 0) {
+      handoff = await handOff(this.#spool, handoffUrl, this.#generation.config.pushToken, handoffMs);
+      this.#logger.info(
+        { ...handoff, spoolBytesLeft: this.#spool.bytes },
+        'handed undelivered points to a peer',
+      );
+    }
     await this.#spool.close();
+    return handoff;
+  }
+
+  /** Points a stopping peer hands over (see handoff.ts): checked, then spooled like a push. */
+  async acceptHandoff(body: Buffer): Promise<AcceptResult> {
+    if (this.#closing) return { status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' };
+    const records = body
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const bad = checkHandedOffRecords(records, this.#generation.config.spec.tsdb.maxTags);
+    if (bad !== undefined)
+      return { status: 400, outcome: 'invalid', code: 'CPB_ERR_HANDOFF_INVALID', reason: bad };
+    try {
+      await this.#spool.append(records);
+    } catch (err) {
+      if (err instanceof SpoolFullError) {
+        return {
+          status: 503,
+          outcome: 'refused_spool_full',
+          code: err.code,
+          reason: 'spool full; retry later',
+        };
+      }
+      throw err;
+    }
+    this.metrics.datapointsSpooled.inc(records.length);
+    return { status: 200, outcome: 'accepted', datapoints: records.length };
   }
 
   #count(result: AcceptResult): AcceptResult {

@@ -13,8 +13,10 @@ export interface ServeOptions {
   listen: { host: string; port: number };
   spoolDir: string;
   logger: Logger;
-  /** Time given to delivery on shutdown before leaving the rest in the spool. */
+  /** Time given to delivery on shutdown before handing the rest over (or leaving it in the spool). */
   drainMs: number;
+  /** A peer bridge (in a cluster: the bridge Service) to hand undelivered points to on shutdown. */
+  handoffUrl?: string;
 }
 
 export interface RunningBridge {
@@ -70,7 +72,7 @@ export async function serveBridge(options: ServeOptions): Promise<RunningBridge>
       logger.info('shutting down: no new pushes, delivering what the spool holds');
       await app.close();
       await options.source.stop();
-      await bridge.close(options.drainMs);
+      await bridge.close(options.drainMs, options.handoffUrl);
       logger.info({ spoolBytes: bridge.spoolBytes }, 'bridge stopped');
     })();
     return closing;

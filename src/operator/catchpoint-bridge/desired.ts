@@ -205,8 +205,12 @@ export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manife
               `0.0.0.0:${BRIDGE_PORT}`,
               '--spool-dir',
               SPOOL_MOUNT,
+              // Deliver for up to 40 s on shutdown, then hand what is left to another replica
+              // through the Service: the emptyDir spool goes with the pod.
               '--drain',
-              '50',
+              '40',
+              '--handoff-url',
+              `http://${childName(cr)}.${namespace}.svc`,
             ],
             env: [
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

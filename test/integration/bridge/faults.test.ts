@@ -25,7 +25,11 @@ after(async () => {
   await Promise.all([vm?.close(), catchpoint?.close()]);
 });
 
-async function startBridge(prefix: string, spoolDir?: string): Promise<BridgeProcess> {
+async function startBridge(
+  prefix: string,
+  spoolDir?: string,
+  extraArgs: string[] = [],
+): Promise<BridgeProcess> {
   const bridge = await startBridgeProcess({
     spec: {
       catchpoint: { api: 'v2', baseURL: catchpoint.url, credentialsSecretRef: { name: 'cp' } },
@@ -37,7 +41,7 @@ async function startBridge(prefix: string, spoolDir?: string): Promise<BridgePro
     },
     secrets: { cp: { apiKey: FAKE_V2_API_KEY }, push: { token: TOKEN } },
     ...(spoolDir === undefined ? {} : { spoolDir }),
-    extraArgs: ['--drain', '1'],
+    extraArgs: ['--drain', '1', ...extraArgs],
   });
   bridges.push(bridge);
   return bridge;
@@ -113,3 +117,25 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     await assertAllDelivered(prefix, testId, result.acknowledged);
   });
 }
+
+test('a bridge stopped while the TSDB is down hands its undelivered points to a peer, which delivers them', async () => {
+  const peer = await startBridge('handoff');
+  const stopping = await startBridge('handoff', undefined, ['--handoff-url', peer.url]);
+  await vm.stop();
+  const result = await runPushStream({
+    url: () => `${stopping.url}/push/${TOKEN}`,
+    ratePerSecond: 100,
+    durationMs: 1500,
+    testId: 3001,
+    nodes: nodes(),
+  });
+  assert.equal(result.refused, 0);
+  const exit = await stopping.stop('SIGTERM');
+  assert.equal(exit.code, 0);
+  const line = stopping.logs.find((l) => l.includes('handed undelivered points to a peer'));
+  assert.ok(line, 'the stopping bridge handed off');
+  assert.equal((JSON.parse(line) as { handedOff: number }).handedOff, result.acknowledged.length);
+  await vm.start();
+  // The stopping bridge's spool is gone with it (an emptyDir goes with its pod): the peer delivers.
+  await assertAllDelivered('handoff', 3001, result.acknowledged);
+});

@@ -122,3 +122,30 @@ test('/metrics counts pushes by outcome; /healthz and /readyz answer; no token i
   assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   assert.ok(logLines.every((l) => !l.includes(TOKEN)));
 });
+
+test('POST /internal/handoff: a peer with the token hands over valid points; anything else is refused', async () => {
+  const { app, bridge } = await setup();
+  const point = JSON.stringify({
+    metric: 'catchpoint.rtt.by_node.1',
+    timestamp: 1700000000000,
+    value: 5,
+    tags: { nodeid: '1' },
+  });
+  const post = (auth: string | undefined, payload: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/internal/handoff',
+      payload,
+      headers: auth ? { authorization: auth } : {},
+    });
+  assert.equal((await post(undefined, point)).statusCode, 401);
+  assert.equal((await post('Bearer nope', point)).statusCode, 401);
+  const bad = await post(`Bearer ${TOKEN}`, `${point}\n{"metric":"a b","timestamp":1,"value":1,"tags":{}}`);
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().code, 'CPB_ERR_HANDOFF_INVALID');
+  assert.equal(bridge.spoolBytes, 0, 'a bad batch is refused whole');
+  const ok = await post(`Bearer ${TOKEN}`, `${point}\n${point.replace('1700000000000', '1700000001000')}\n`);
+  assert.equal(ok.statusCode, 200);
+  assert.equal(ok.json().datapoints, 2);
+  assert.ok(bridge.spoolBytes > 0);
+});
