@@ -14,6 +14,7 @@ export interface OperatorMetrics {
   queueRetries: Counter<'name'>;
   leader: Gauge<'name'>;
   apiWrites: Counter<'verb' | 'kind'>;
+  apiReads: Counter<'kind'>;
 }
 
 export function createOperatorMetrics(withProcessMetrics = true): OperatorMetrics {
@@ -69,6 +70,12 @@ export function createOperatorMetrics(withProcessMetrics = true): OperatorMetric
       name: 'catchpoint_operator_api_writes_total',
       help: 'Write requests the operator sent to the API server, by verb and kind.',
       labelNames: ['verb', 'kind'],
+      registers,
+    }),
+    apiReads: new Counter({
+      name: 'catchpoint_operator_api_reads_total',
+      help: 'Reads the operator sent to the API server outside its watches (Secrets are fetched, never cached), by kind.',
+      labelNames: ['kind'],
       registers,
     }),
   };

@@ -30,6 +30,8 @@ export interface KubeClusterOptions {
   children: ReadonlyMap<ChildKind, ObjectCache<CachedObject>>;
   /** catchpoint_operator_api_writes_total{verb, kind} */
   writes: Counter<'verb' | 'kind'>;
+  /** catchpoint_operator_api_reads_total{kind} */
+  reads: Counter<'kind'>;
 }
 
 export class KubeCluster implements ClusterReader, ClusterWriter {
@@ -44,6 +46,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    this.#o.reads.inc({ kind: 'Secret' });
     try {
       return await kubeRequest<SecretObject>(this.#o.kc, {
         path: `/api/v1/namespaces/${namespace}/secrets/${name}`,

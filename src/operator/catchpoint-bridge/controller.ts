@@ -119,6 +119,7 @@ export class CatchpointBridgeController {
       bridges: mergeScopes(this.#bridges),
       children: this.#children,
       writes: options.metrics.apiWrites,
+      reads: options.metrics.apiReads,
     });
     this.#reconciler = new CatchpointBridgeReconciler({
       reader: cluster,
