@@ -9,11 +9,7 @@ import { buildCrd } from './api/crd.ts';
 import { InvalidSpecError } from './api/validate.ts';
 import { MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
-import { KubeConfigSource } from './bridge/kube-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
-import { startStatusReporter } from './bridge/status-reporter.ts';
-import { loadKubeConfig } from './kube/kube-config.ts';
-import { runOperator } from './operator/main.ts';
 import { readPushFile, redactPushUrl, replay } from './replay/replay.ts';
 import { createLogger } from './shared/logger.ts';
 
@@ -70,6 +66,13 @@ async function bridgeCommand(args: string[]): Promise<void> {
   }
   const [namespace, name] = values.resource!.split('/');
   if (!namespace || !name) throw new UsageError('--resource takes NAMESPACE/NAME');
+  // Loaded only in a cluster: @kubernetes/client-node alone costs ~90 MB of RSS, which a
+  // standalone bridge has no use for.
+  const [{ loadKubeConfig }, { KubeConfigSource }, { startStatusReporter }] = await Promise.all([
+    import('./kube/kube-config.ts'),
+    import('./bridge/kube-config-source.ts'),
+    import('./bridge/status-reporter.ts'),
+  ]);
   const kc = loadKubeConfig();
   const source = new KubeConfigSource({ kc, namespace, name, logger: logger.child({ component: 'config' }) });
   const running = await serveBridge({ ...options, source });
@@ -109,6 +112,10 @@ async function operatorCommand(args: string[]): Promise<void> {
     ?.split(',')
     .map((n) => n.trim())
     .filter(Boolean);
+  const [{ loadKubeConfig }, { runOperator }] = await Promise.all([
+    import('./kube/kube-config.ts'),
+    import('./operator/main.ts'),
+  ]);
   const running = await runOperator({
     kc: loadKubeConfig(),
     logger,

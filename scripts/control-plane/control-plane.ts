@@ -377,7 +377,8 @@ function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-account-key-file=${certs.serviceAccountPub}`,
     `--service-account-signing-key-file=${certs.serviceAccountKey}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    // Room for thousands of Services: the operator benchmark creates one per CatchpointBridge.
+    '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
     // Without a controller-manager no `default` ServiceAccount is ever created, and this plugin
     // would reject every Pod (and Deployment template validation) that relies on it.
