@@ -8,6 +8,7 @@
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
+import { safeUrl } from '../shared/logger.ts';
 import type { WriteAheadSpool } from '../spool/wal.ts';
 import { type BridgeMetrics, rejectionReason } from './metrics.ts';
 
@@ -130,7 +131,13 @@ export class Delivery {
     this.#lastFailureLog = now;
     const code = (error as { code?: string }).code;
     this.#logger.warn(
-      { code, endpoint: this.#writer.endpoint, attempt, spoolBytes: this.#spool.bytes, error: error.message },
+      {
+        code,
+        endpoint: safeUrl(this.#writer.endpoint),
+        attempt,
+        spoolBytes: this.#spool.bytes,
+        error: error.message,
+      },
       'TSDB write failed; retrying with backoff, points stay in the spool',
     );
   }
