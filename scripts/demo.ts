@@ -60,6 +60,11 @@ async function tool(bin: string, args: string[], input?: string): Promise<string
   });
 }
 
+/** One field of the demo's CatchpointBridge, by kubectl JSONPath. */
+function cpbField(jsonPath: string): Promise<string> {
+  return tool('kubectl', ['get', 'cpb', 'dns-perf', '-n', NS, '-o', `jsonpath=${jsonPath}`]);
+}
+
 async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -270,26 +275,10 @@ async function main(): Promise<void> {
     JSON.stringify({ status: { replicas: 2, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2 } }),
   ]);
   await waitFor('Ready', () =>
-    tool('kubectl', [
-      'get',
-      'cpb',
-      'dns-perf',
-      '-n',
-      NS,
-      '-o',
-      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-    ]).then((s) => (s === 'True' ? s : undefined)),
+    cpbField('{.status.conditions[?(@.type=="Ready")].status}').then((s) => (s === 'True' ? s : undefined)),
   );
   await waitFor('the node directory', () =>
-    tool('kubectl', [
-      'get',
-      'cpb',
-      'dns-perf',
-      '-n',
-      NS,
-      '-o',
-      'jsonpath={.status.bridge.directorySize}',
-    ]).then((s) => (Number(s) > 0 ? s : undefined)),
+    cpbField('{.status.bridge.directorySize}').then((s) => (Number(s) > 0 ? s : undefined)),
   );
   say(
     `bridge pid ${bridge.pid} listening at ${bridge.url}; Catchpoint would push to ${bridge.url}/push/<token>`,
@@ -339,15 +328,7 @@ async function main(): Promise<void> {
     }),
   ]);
   await waitFor('the bridge to take generation 2', () =>
-    tool('kubectl', [
-      'get',
-      'cpb',
-      'dns-perf',
-      '-n',
-      NS,
-      '-o',
-      'jsonpath={.status.bridge.configGeneration}',
-    ]).then((g) => (g === '2' ? g : undefined)),
+    cpbField('{.status.bridge.configGeneration}').then((g) => (g === '2' ? g : undefined)),
   );
   const rvAfter = await tool('kubectl', [
     'get',
