@@ -28,12 +28,19 @@ interface PlannedMeasurement {
   key: string;
   /** Metric name up to (not including) the `.by_<dim>` part. */
   metricBase: string;
+  /**
+   * Seed layout, per plan dimension: the encoded point up to the metric's test id,
+   * `{"metric":"<base>.by_<dim>.` (`.by_test` points: the whole metric and its closing quote).
+   */
+  seedHeads: string[];
 }
 
 interface PlannedDimension {
   dimension: Dimension;
   /** Tag key, or undefined for `node` (nodeid is on every point anyway). */
   tagKey: string | undefined;
+  /** Seed layout: `,"<tagKey>":` (empty for `node`), the JSON before the dimension's tag value. */
+  tagKeyJson: string;
 }
 
 export interface MappingPlan {
@@ -74,13 +81,22 @@ export function buildMappingPlan(spec: CatchpointBridgeSpec): MappingPlan {
   const measurements: PlannedMeasurement[] = spec.measurements.map((name) => {
     const kind: MeasurementKind = name === 'status' ? 'status' : name === 'error' ? 'error' : 'value';
     const key = name === 'rtt' ? 'timing.total' : name;
-    return { name, kind, key, metricBase: `${prefix}.${name}` };
+    const metricBase = `${prefix}.${name}`;
+    const seedHeads = spec.dimensions.map((d) =>
+      d === 'test'
+        ? `{"metric":${JSON.stringify(`${metricBase}.by_test`)}`
+        : `{"metric":${JSON.stringify(`${metricBase}.by_${d}.`).slice(0, -1)}`,
+    );
+    return { name, kind, key, metricBase, seedHeads };
   });
   return {
     layout: spec.naming.layout,
     prefix,
     measurements,
-    dimensions: spec.dimensions.map((dimension) => ({ dimension, tagKey: TAG_KEYS[dimension] })),
+    dimensions: spec.dimensions.map((dimension) => {
+      const tagKey = TAG_KEYS[dimension];
+      return { dimension, tagKey, tagKeyJson: tagKey === undefined ? '' : `,${JSON.stringify(tagKey)}:` };
+    }),
     errorByNode: measurements.some((m) => m.kind === 'status' || m.kind === 'error'),
   };
 }
@@ -132,6 +148,8 @@ export function mapPush(
   const nodeid = sanitizeTagValue(push.nodeId) ?? push.nodeId;
   const failed = push.errorCode !== undefined;
   const errorTag = failed ? (sanitizeTagValue(push.errorCode!) ?? 'unknown') : undefined;
+  let seedBody: string | undefined;
+  let seedTags: string | undefined;
 
   // Resolve each dimension's tag value once per push.
   const values: Array<string | undefined> = plan.dimensions.map((d) => {
@@ -172,18 +190,21 @@ export function mapPush(
       continue;
     }
 
-    // Seed layout: one series per dimension.
+    // Seed layout: one series per dimension. Built from the plan's pre-encoded pieces (what
+    // encode() would produce for {metric, timestamp, value, tags: {nodeid, <tag>, status}}).
     if (m.kind === 'error') continue; // error.by_node below, like the seed
+    seedBody ??= `,"timestamp":${JSON.stringify(push.timestampMs)},"value":`;
+    seedTags ??= `,"tags":{"nodeid":${JSON.stringify(nodeid)}`;
+    const middle = `${seedBody}${JSON.stringify(value)}${seedTags}`;
+    const tail = m.kind === 'status' ? (failed ? ',"status":"error"}}' : ',"status":"ok"}}') : '}}';
     for (let i = 0; i < plan.dimensions.length; i++) {
-      const d = plan.dimensions[i]!;
       const v = values[i];
       if (v === undefined) continue;
-      const isTest = d.dimension === 'test';
-      const metric = isTest ? `${m.metricBase}.by_test` : `${m.metricBase}.by_${d.dimension}.${push.testId}`;
-      const tags: Record<string, string> = { nodeid };
-      if (d.tagKey !== undefined) tags[d.tagKey] = v;
-      if (m.kind === 'status') tags.status = failed ? 'error' : 'ok';
-      out.push(encode(metric, push.timestampMs, value, tags));
+      const d = plan.dimensions[i]!;
+      // testId is digits only (parsePush), so it needs no JSON escaping.
+      const head = d.dimension === 'test' ? m.seedHeads[i]! : `${m.seedHeads[i]!}${push.testId}"`;
+      const tag = d.tagKey === undefined ? '' : `${d.tagKeyJson}${JSON.stringify(v)}`;
+      out.push(`${head}${middle}${tag}${tail}`);
     }
   }
 

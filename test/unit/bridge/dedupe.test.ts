@@ -38,3 +38,27 @@ test('memory is bounded', async () => {
   }
   assert.ok(d.size <= 101);
 });
+
+test('at the cap the newest keys are still recognised, the oldest forgotten, and checks stay fast', async () => {
+  const d = new Deduper(1_000_000, 1000);
+  for (let i = 0; i < 20_000; i++) {
+    const r = await d.check(`k${i}`, i);
+    if (r.kind === 'new') r.settle(true);
+  }
+  assert.ok(d.size <= 1001);
+  assert.equal((await d.check('k19999', 20_000)).kind, 'duplicate');
+  assert.equal((await d.check('k19001', 20_000)).kind, 'duplicate');
+  const old = await d.check('k0', 20_000);
+  assert.equal(old.kind, 'new', 'the oldest key was evicted');
+});
+
+test('expired keys are forgotten as the window moves', async () => {
+  const d = new Deduper(100);
+  for (let i = 0; i < 50; i++) {
+    const r = await d.check(`k${i}`, i * 10);
+    if (r.kind === 'new') r.settle(true);
+  }
+  assert.equal((await d.check('k0', 500)).kind, 'new');
+  assert.equal((await d.check('k45', 500)).kind, 'duplicate');
+  assert.ok(d.size < 20, `size ${d.size}`);
+});

@@ -1,0 +1,255 @@
+/**
+ * The results table: each figure of ours next to its baseline from the same run, their ratio,
+ * and the target with a verdict. Targets are reported, never enforced (a missed target is a
+ * finding, not an error).
+ */
+import type { IngressResult } from '../ingress.bench.ts';
+import type { LatencyResult } from '../latency.bench.ts';
+import type { OutageResult } from '../outage.bench.ts';
+import type { ProfileResult } from '../profile.bench.ts';
+import type { SinkResult } from '../sink.bench.ts';
+import { POINTS_PER_PUSH } from './pushes.ts';
+import { type Figure, ratio } from './stats.ts';
+
+export interface IdleRss {
+  noop: number;
+  fsync: number;
+  buffered: number;
+}
+
+export interface BenchResults {
+  sink: SinkResult;
+  idleRss: IdleRss;
+  ingress: IngressResult;
+  latency: LatencyResult;
+  outage: OutageResult;
+  profile?: ProfileResult;
+}
+
+export interface Row {
+  figure: string;
+  ours: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: string;
+}
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const fig = (f: Figure) => `${int(f.mean)} ± ${int(f.tolerance)}`;
+const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+export function buildRows(r: BenchResults): Row[] {
+  const { ingress, sink, latency, outage } = r;
+  const noop = ingress.noop.pushesPerSecond;
+  const fsync = ingress.fsync.pushesPerSecond;
+  const buffered = ingress.buffered.pushesPerSecond;
+  const written = ingress.fsync.datapointsWrittenPerSecond!;
+  const sinkPts = sink.pointsPerSecond;
+  const pushRatio = ratio(fsync.mean, noop.mean);
+  const sinkRatio = ratio(written.mean, sinkPts.mean);
+  // Every acknowledged datapoint written within the run: the figure is ingress-bound.
+  const delivered = ratio(written.mean, fsync.mean * POINTS_PER_PUSH);
+  const ingressBound = delivered >= 0.95;
+  const peakLoad = Math.max(...ingress.fsync.runs.map((run) => run.rssPeakBytes));
+  const peakNoop = Math.max(...ingress.noop.runs.map((run) => run.rssPeakBytes));
+  const sustained = ingress.sustainedPushesPerSecond;
+  const sustainedPts = sustained * POINTS_PER_PUSH;
+  const disk = ingress.disk;
+  const rows: Row[] = [
+    {
+      figure: 'Ingress: pushes/s acknowledged at saturation (fsync)',
+      ours: fig(fsync),
+      baseline: `no-op fastify ${fig(noop)} req/s`,
+      ratio: x(pushRatio),
+      target: '≥ 0.70× ceiling',
+      verdict: verdict(pushRatio >= 0.7),
+    },
+    {
+      figure: 'Ingress: pushes/s acknowledged at saturation (buffered)',
+      ours: fig(buffered),
+      baseline: `no-op fastify ${fig(noop)} req/s`,
+      ratio: x(ratio(buffered.mean, noop.mean)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: 'Sustained: highest steady pushes/s fully delivered in-run (fsync)',
+      ours: sustained > 0 ? int(sustained) : 'none found',
+      baseline: `no-op fastify ${fig(noop)} req/s`,
+      ratio: x(ratio(sustained, noop.mean)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: `Sink: datapoints/s written during saturation (fsync, ${POINTS_PER_PUSH}/push)`,
+      ours: fig(written),
+      baseline: `raw /api/put ${fig(sinkPts)} pts/s`,
+      ratio: x(sinkRatio),
+      target: '≥ 0.50× sink, or ingress-bound',
+      verdict:
+        sinkRatio >= 0.5
+          ? 'met'
+          : ingressBound
+            ? `ingress-bound (${(delivered * 100).toFixed(0)}% of acknowledged datapoints written in-run)`
+            : `MISSED: ${(delivered * 100).toFixed(0)}% of acknowledged datapoints written in-run (ingress starves delivery on the one core)`,
+    },
+    {
+      figure: 'Sink: datapoints/s at the sustained rate (fsync)',
+      ours: int(sustainedPts),
+      baseline: `raw /api/put ${fig(sinkPts)} pts/s`,
+      ratio: x(ratio(sustainedPts, sinkPts.mean)),
+      target: '≥ 0.50× sink, or ingress-bound',
+      verdict:
+        ratio(sustainedPts, sinkPts.mean) >= 0.5
+          ? 'met'
+          : 'ingress-bound (every acknowledged datapoint written)',
+    },
+    {
+      figure: `Sink: datapoints/s draining ${int(outage.spooledDatapoints)} spooled (no ingress)`,
+      ours: int(outage.drainPointsPerSecond),
+      baseline: `raw /api/put ${fig(sinkPts)} pts/s`,
+      ratio: x(ratio(outage.drainPointsPerSecond, sinkPts.mean)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: `Latency p50 / p99 at ${int(latency.rate)} pushes/s (½ fsync ceiling), fsync`,
+      ours: `${ms(latency.fsync.p50)} / ${ms(latency.fsync.p99)} ms`,
+      baseline: `no-op ${ms(latency.noop.p50)} / ${ms(latency.noop.p99)} ms`,
+      ratio: x(ratio(latency.fsync.p99, latency.noop.p99)),
+      target: 'p99 < 5 ms',
+      verdict: verdict(latency.fsync.p99 < 5),
+    },
+    {
+      figure: `Latency p50 / p99 at ${int(latency.rate)} pushes/s, buffered`,
+      ours: `${ms(latency.buffered.p50)} / ${ms(latency.buffered.p99)} ms`,
+      baseline: `no-op ${ms(latency.noop.p50)} / ${ms(latency.noop.p99)} ms`,
+      ratio: x(ratio(latency.buffered.p99, latency.noop.p99)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: 'Durability cost: pushes/s at saturation, fsync vs buffered',
+      ours: `fsync ${fig(fsync)}`,
+      baseline: `buffered ${fig(buffered)}`,
+      ratio: x(ratio(fsync.mean, buffered.mean)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: `Durability cost: p99 at ${int(latency.rate)} pushes/s, fsync vs buffered`,
+      ours: `fsync ${ms(latency.fsync.p99)} ms`,
+      baseline: `buffered ${ms(latency.buffered.p99)} ms`,
+      ratio: x(ratio(latency.fsync.p99, latency.buffered.p99)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: 'Spool disk: one 2 KiB append + fdatasync, p50 / p99',
+      ours: `${ms(disk.p50Ms)} / ${ms(disk.p99Ms)} ms`,
+      baseline: `${int(disk.commitsPerSecond)} commits/s one at a time`,
+      ratio: '–',
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: 'RSS idle (fresh process)',
+      ours: mib(r.idleRss.fsync),
+      baseline: `no-op ${mib(r.idleRss.noop)}`,
+      ratio: x(ratio(r.idleRss.fsync, r.idleRss.noop)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: 'RSS peak under saturating load (fsync)',
+      ours: mib(peakLoad),
+      baseline: `no-op ${mib(peakNoop)}`,
+      ratio: x(ratio(peakLoad, peakNoop)),
+      target: '–',
+      verdict: '',
+    },
+    {
+      figure: `RSS with ${int(outage.spooledDatapoints)} datapoints spooled (TSDB down)`,
+      ours: mib(outage.rssSpooledBytes),
+      baseline: `same process idle ${mib(outage.rssIdleBytes)}`,
+      ratio: x(ratio(outage.rssSpooledBytes, outage.rssIdleBytes)),
+      target: '< 150 MB',
+      verdict: verdict(outage.rssSpooledBytes < 150e6),
+    },
+    {
+      figure: `Recovery: TSDB back → spool empty (${int(outage.spooledDatapoints)} datapoints)`,
+      ours: `${(outage.resumeSeconds + outage.drainSeconds).toFixed(1)} s`,
+      baseline: `resume ${outage.resumeSeconds.toFixed(1)} s (retry backoff) + drain ${outage.drainSeconds.toFixed(1)} s`,
+      ratio: '–',
+      target: '–',
+      verdict: '',
+    },
+  ];
+  return rows;
+}
+
+function pad(cells: string[][]): string {
+  const widths = cells[0]!.map((_, c) => Math.max(...cells.map((row) => row[c]!.length)));
+  return cells.map((row) => `| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`).join('\n');
+}
+
+/** The table as Markdown (it reads fine in a terminal too). */
+export function renderTable(rows: Row[]): string {
+  const head = ['Figure', 'Bridge', 'Baseline (same run)', 'Ratio', 'Target', 'Verdict'];
+  const body = rows.map((r) => [r.figure, r.ours, r.baseline, r.ratio, r.target, r.verdict]);
+  const lines = pad([head, head.map(() => ''), ...body]).split('\n');
+  lines[1] = lines[1]!.replace(/ /g, '-');
+  return lines.join('\n');
+}
+
+export function renderProfile(p: ProfileResult): string {
+  const s = p.summary;
+  const rows = s.top.map((t, i) => [
+    String(i + 1),
+    `${t.selfMs.toFixed(0)} ms`,
+    `${(t.share * 100).toFixed(1)}%`,
+    t.origin,
+    t.name,
+  ]);
+  const head = ['#', 'Self', 'Of busy', 'Origin', 'Function'];
+  const lines = pad([head, head.map(() => ''), ...rows]).split('\n');
+  lines[1] = lines[1]!.replace(/ /g, '-');
+  const o = s.byOrigin;
+  const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+  return [
+    `Main thread busy ${s.busyMs.toFixed(0)} of ${s.wallMs.toFixed(0)} ms at ${int(p.pushesPerSecond)} pushes/s (profiler on). ` +
+      `Self time: src ${pct(o.src)}, dependencies ${pct(o.dependency)}, node ${pct(o.node)}, V8 ${pct(o.v8)}.`,
+    ...lines,
+    `Longest busy stretches: ${s.longestBusyMs.map((b) => `${b.ms.toFixed(1)} ms (${b.mostly})`).join('; ')}`,
+  ].join('\n');
+}
+
+/** Average CPU of each process during the saturation runs: which one was the bound. */
+export function renderBounds(r: BenchResults): string {
+  const rows = (['noop', 'fsync', 'buffered'] as const).map((name) => {
+    const runs = r.ingress[name].runs;
+    const avg = (f: (run: (typeof runs)[number]) => number) =>
+      runs.reduce((a, run) => a + f(run), 0) / runs.length;
+    return [
+      name === 'noop' ? 'no-op fastify' : `bridge (${name})`,
+      avg((run) => run.sutCores).toFixed(2),
+      avg((run) => run.loadgenCores).toFixed(2),
+      avg((run) => run.vmCores).toFixed(2),
+      `${avg((run) => run.saturatedP99Ms).toFixed(0)} ms`,
+    ];
+  });
+  const head = [
+    'Saturation run',
+    'Server cores',
+    'Load generator cores',
+    'VictoriaMetrics cores',
+    'p99 (queueing)',
+  ];
+  const lines = pad([head, head.map(() => ''), ...rows]).split('\n');
+  lines[1] = lines[1]!.replace(/ /g, '-');
+  return lines.join('\n');
+}
