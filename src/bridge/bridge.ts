@@ -155,6 +155,10 @@ export class Bridge {
     this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
     this.#deduper.windowMs = parseDuration(config.spec.push.dedupeWindow);
     this.#directory.reconfigure(directoryOptions(config, this.#logger));
+    this.#spool.reconfigure({
+      maxBytes: parseQuantity(config.spec.spool.maxBytes),
+      durability: config.spec.spool.durability,
+    });
     if (
       JSON.stringify([previous.spec.tsdb, previous.tsdbAuth]) !==
       JSON.stringify([config.spec.tsdb, config.tsdbAuth])

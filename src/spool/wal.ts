@@ -94,8 +94,8 @@ function segmentName(n: number): string {
 
 export class WriteAheadSpool {
   readonly #dir: string;
-  readonly #maxBytes: number;
-  readonly #durability: Durability;
+  #maxBytes: number;
+  #durability: Durability;
   readonly #segmentBytes: number;
   readonly #cursorSyncMs: number;
 
@@ -151,6 +151,15 @@ export class WriteAheadSpool {
 
   get maxBytes(): number {
     return this.#maxBytes;
+  }
+
+  /**
+   * Applies a new limit and durability (live config reload). A lower limit refuses new appends
+   * until delivery brings the spool under it; nothing already spooled is dropped.
+   */
+  reconfigure(options: { maxBytes: number; durability: Durability }): void {
+    this.#maxBytes = options.maxBytes;
+    this.#durability = options.durability;
   }
 
   /** Whether `bytes` more would fit. */

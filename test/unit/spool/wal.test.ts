@@ -107,3 +107,16 @@ test('read waits for data and honours maxDelay to fill a batch', async () => {
   assert.deepEqual(b.records, ['{"late":1}']);
   await spool.close();
 });
+
+test('the limit can change live: raising it lets refused appends in, nothing spooled is dropped', async () => {
+  const spool = await WriteAheadSpool.open({ dir: await tempDir(), maxBytes: 100, durability: 'fsync' });
+  await spool.append(records(5));
+  await assert.rejects(spool.append(records(20)), (err: unknown) => err instanceof SpoolFullError);
+  spool.reconfigure({ maxBytes: 10_000, durability: 'buffered' });
+  await spool.append(records(20));
+  spool.reconfigure({ maxBytes: 50, durability: 'fsync' });
+  await assert.rejects(spool.append(records(1)), (err: unknown) => err instanceof SpoolFullError);
+  const b = await spool.read(100, 0);
+  assert.equal(b.records.length, 25, 'a lower limit drops nothing already spooled');
+  await spool.close();
+});
