@@ -8,6 +8,7 @@ import type { NodeInfo } from '../../../src/catchpoint/node.ts';
 import { parsePush } from '../../../src/catchpoint/push.ts';
 import { decodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
 import { validatePointForOpenTsdb } from '../../../src/opentsdb/validate.ts';
+import { JINAN_NODE } from '../../fixtures/catchpoint/nodes.ts';
 
 const fixture = (name: string) =>
   readFileSync(join(import.meta.dirname, '../../fixtures/catchpoint', name), 'utf8');
@@ -15,18 +16,7 @@ const baseSpec = {
   catchpoint: { credentialsSecretRef: { name: 'c' } },
   tsdb: { endpoints: ['http://t:4242'] },
 };
-const jinan: NodeInfo = {
-  id: '312',
-  name: 'Jinan, CN - Unicom',
-  asn: '4837',
-  city: 'Jinan',
-  country: 'China',
-  countryCode: 'CN',
-  region: 'Shandong',
-  continent: 'Asia',
-  isp: 'China Unicom',
-  networkType: 'Backbone',
-};
+const jinan = JINAN_NODE;
 const T = Date.UTC(2016, 1, 26, 1, 4, 49, 609);
 
 function map(specPatch: Record<string, unknown>, body: string, node: NodeInfo = jinan) {

@@ -12,10 +12,10 @@ import { DIMENSIONS } from '../../../src/api/schema.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
 import { buildMappingPlan, mapPush, newMappingStats } from '../../../src/bridge/mapping.ts';
 import { createBridgeMetrics } from '../../../src/bridge/metrics.ts';
-import type { NodeInfo } from '../../../src/catchpoint/node.ts';
 import { parsePush } from '../../../src/catchpoint/push.ts';
 import { decodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
 import { createOperatorMetrics } from '../../../src/operator/metrics.ts';
+import { JINAN_NODE } from '../../fixtures/catchpoint/nodes.ts';
 
 export const ROOT = join(import.meta.dirname, '../../..');
 export const DASHBOARDS_DIR = join(ROOT, 'dashboards');
@@ -58,19 +58,7 @@ export const EXPRESSION_DATASOURCE = '__expr__';
 
 // --- The OpenTSDB series the bridge writes ----------------------------------------------------
 
-/** Every field a node can have, so that every dimension yields a tag. */
-const NODE: NodeInfo = {
-  id: '312',
-  name: 'Jinan, CN - Unicom',
-  asn: '4837',
-  city: 'Jinan',
-  country: 'China',
-  countryCode: 'CN',
-  region: 'Shandong',
-  continent: 'Asia',
-  isp: 'China Unicom',
-  networkType: 'Backbone',
-};
+const NODE = JINAN_NODE;
 
 export interface SeriesShape {
   /** Tag keys on the series. */
