@@ -23,6 +23,8 @@ export interface BridgeProcessOptions {
   spoolDir?: string;
   env?: Record<string, string>;
   extraArgs?: string[];
+  /** The CLI to run: the sources by default, or a compiled cli.js (harness/compiled-cli.ts). */
+  cli?: string;
 }
 
 export interface BridgeProcess {
@@ -69,7 +71,7 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      cli,
+      options.cli ?? cli,
       'bridge',
       ...source,
       '--listen',

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type BridgeProcess, startBridgeProcess } from '../../harness/bridge-process.ts';
+import { compileCli, SCRATCH_DIST_DIR } from '../../harness/compiled-cli.ts';
 import {
   FAKE_V1_CLIENT_ID,
   FAKE_V1_CLIENT_SECRET,
@@ -41,8 +42,13 @@ function specFor(endpoint: string, extra: Record<string, unknown> = {}) {
   };
 }
 
-async function startBridge(endpoint: string, extra: Record<string, unknown> = {}): Promise<BridgeProcess> {
+async function startBridge(
+  endpoint: string,
+  extra: Record<string, unknown> = {},
+  cli?: string,
+): Promise<BridgeProcess> {
   const bridge = await startBridgeProcess({
+    ...(cli === undefined ? {} : { cli }),
     spec: specFor(endpoint, extra),
     secrets: {
       'catchpoint-api': { clientId: FAKE_V1_CLIENT_ID, clientSecret: FAKE_V1_CLIENT_SECRET },
@@ -108,6 +114,20 @@ test("HTTP /api/put: the seed's sample push becomes the seed's series in Victori
     ])
     .sort((a, b) => a.metric.localeCompare(b.metric));
   assert.deepEqual(got, expected);
+});
+
+test('the compiled CLI (what the image runs) writes the same series as the sources', async () => {
+  const cli = await compileCli(SCRATCH_DIST_DIR);
+  const bridge = await startBridge(vm.httpPutUrl, { naming: { prefix: 'compiled' } }, cli);
+  assert.equal((await bridge.push(`/push/${TOKEN}`, seedSample)).status, 200);
+  const series = await vm.waitForPoints('compiled[.].*[.]12345', 14);
+  assert.deepEqual(
+    series.map((s) => s.metric.__name__).sort(),
+    Object.keys(seedTags())
+      .flatMap((dim) => [`compiled.rtt.by_${dim}.12345`, `compiled.status.by_${dim}.12345`])
+      .sort(),
+  );
+  for (const s of series) assert.deepEqual(s.timestamps, [SAMPLE_MS]);
 });
 
 test('telnet put: the same series, at seconds precision (VictoriaMetrics telnet is seconds only)', async () => {
