@@ -2,7 +2,7 @@
  * The sink ceiling: a raw batched /api/put loop into VictoriaMetrics, as its own process so it
  * can be pinned to the core the bridge uses. The datapoints are the bridge's own (the same
  * pushes mapped by src/bridge/mapping.ts with the nodes' directory info), cut into requests the
- * way the bridge's HttpWriter cuts them (batches of tsdb.batchMaxPoints, gzip level 6, greedy
+ * way the bridge's HttpWriter cuts them (batches of tsdb.batchMaxPoints, HttpWriter's gzip level, greedy
  * packing under tsdb.maxRequestBytes wire bytes), and compressed before the clock starts, so
  * the loop measures what the TSDB takes, not what this process can compress.
  *
@@ -16,6 +16,7 @@ import { buildMappingPlan, mapPush, newMappingStats } from '../src/bridge/mappin
 import type { NodeInfo } from '../src/catchpoint/node.ts';
 import { parsePush } from '../src/catchpoint/push.ts';
 import { jsonArrayBody, lineSizes, packNext } from '../src/opentsdb/body-plan.ts';
+import { DEFAULT_GZIP_LEVEL } from '../src/opentsdb/http-writer.ts';
 import { manifest } from '../test/harness/bridge-process.ts';
 import { expectedV1Info, type FakeNode } from '../test/harness/fake-catchpoint.ts';
 import { PushSource } from './lib/pushes.ts';
@@ -63,7 +64,7 @@ function buildBodies(lines: string[], batchMaxPoints: number, maxBytes: number):
   let ratio = 5; // HttpWriter's starting guess, then its moving average
   const send = (batch: string[], start: number, end: number) => {
     const raw = jsonArrayBody(batch, start, end);
-    const data = gzipSync(raw, { level: 6 });
+    const data = gzipSync(raw, { level: DEFAULT_GZIP_LEVEL });
     ratio = Math.min(32, Math.max(1, ratio * 0.7 + (raw.length / data.length) * 0.3));
     if (data.length > maxBytes && end - start > 1) {
       const mid = start + ((end - start) >>> 1);
