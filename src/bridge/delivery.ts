@@ -12,7 +12,11 @@ import { safeUrl } from '../shared/logger.ts';
 import type { WriteAheadSpool } from '../spool/wal.ts';
 import { type BridgeMetrics, rejectionReason } from './metrics.ts';
 
+/** Requests' worth of points one delivery batch may take from a backlog. */
+export const READ_AHEAD_REQUESTS = 4;
+
 export interface DeliveryOptions {
+  /** Points per TSDB request (tsdb.batchMaxPoints); a batch takes up to READ_AHEAD_REQUESTS × this. */
   maxPoints: number;
   maxDelayMs: number;
 }
@@ -76,10 +80,14 @@ export class Delivery {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
+      // Waits for one request's worth (or maxDelay), but takes up to READ_AHEAD_REQUESTS' worth
+      // when a backlog is there: the writer then keeps its requests in flight back to back
+      // instead of the loop paying read → compress → POST → acknowledge per request.
       const batch = await this.#spool.read(
-        this.#options.maxPoints,
+        this.#options.maxPoints * READ_AHEAD_REQUESTS,
         this.#draining ? 0 : this.#options.maxDelayMs,
         signal,
+        this.#options.maxPoints,
       );
       if (batch.records.length === 0) continue;
       try {

@@ -186,16 +186,22 @@ export class WriteAheadSpool {
 
   /**
    * Waits until at least one record is readable (or `signal` aborts), then returns up to
-   * `maxRecords`. After a first record is available it waits up to `maxDelayMs` for the batch to
-   * fill. Returns an empty batch when aborted.
+   * `maxRecords`. After a first record is available it waits up to `maxDelayMs` for
+   * `fillRecords` (default `maxRecords`) to be there. Returns an empty batch when aborted.
    */
-  async read(maxRecords: number, maxDelayMs: number, signal?: AbortSignal): Promise<SpoolBatch> {
+  async read(
+    maxRecords: number,
+    maxDelayMs: number,
+    signal?: AbortSignal,
+    fillRecords = maxRecords,
+  ): Promise<SpoolBatch> {
     if (!this.#readable()) {
       await this.#waitForData(signal, undefined);
       if (!this.#readable()) return { records: [], end: { ...this.#readPos } };
     }
-    if (maxDelayMs > 0 && this.#readableBytesEstimate() < maxRecords * 64) {
-      await this.#waitForData(signal, maxDelayMs, maxRecords * 64);
+    const fillBytes = Math.min(fillRecords, maxRecords) * 64;
+    if (maxDelayMs > 0 && this.#readableBytesEstimate() < fillBytes) {
+      await this.#waitForData(signal, maxDelayMs, fillBytes);
     }
     return this.#readRecords(maxRecords);
   }

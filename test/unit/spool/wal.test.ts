@@ -108,6 +108,31 @@ test('read waits for data and honours maxDelay to fill a batch', async () => {
   await spool.close();
 });
 
+test('read takes a backlog up to maxRecords, but waits only for fillRecords to be there', async () => {
+  const spool = await WriteAheadSpool.open({
+    dir: await tempDir(),
+    maxBytes: 1 << 24,
+    durability: 'buffered',
+  });
+  // A backlog of 3 requests' worth (the delivery loop reads ahead 4 × batchMaxPoints), records
+  // the size of datapoints (the fill check estimates 64 bytes per record).
+  const datapoint = (i: number) =>
+    `{"metric":"catchpoint.rtt.by_node.1","value":${i},"tags":{"nodeid":"${i}"}}`;
+  await spool.append(Array.from({ length: 1500 }, (_, i) => datapoint(i)));
+  const started = performance.now();
+  const b = await spool.read(2000, 5_000, undefined, 500);
+  assert.equal(b.records.length, 1500, 'the whole backlog in one batch');
+  assert.ok(performance.now() - started < 1_000, 'no wait for 2000: 500 were already there');
+  await spool.ack(b);
+  // Less than fillRecords: waits up to maxDelay for the rest, then returns what it has.
+  await spool.append(records(10, 'trickle'));
+  const t0 = performance.now();
+  const c = await spool.read(2000, 100, undefined, 500);
+  assert.equal(c.records.length, 10);
+  assert.ok(performance.now() - t0 >= 90, 'waited for the batch to fill');
+  await spool.close();
+});
+
 test('the limit can change live: raising it lets refused appends in, nothing spooled is dropped', async () => {
   const spool = await WriteAheadSpool.open({ dir: await tempDir(), maxBytes: 100, durability: 'fsync' });
   await spool.append(records(5));
