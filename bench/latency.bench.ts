@@ -21,6 +21,9 @@ export interface LatencyFigures {
   errors: number;
   /** p99 of each trial, to show the spread. */
   trialP99: number[];
+  /** The load generator's own event-loop delay, worst trial: its stalls count in the latencies. */
+  loadgenDelayP99: number;
+  loadgenDelayMax: number;
 }
 
 export interface LatencyResult {
@@ -45,6 +48,8 @@ function figures(runs: LoadResult[]): LatencyFigures {
     refused,
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
     trialP99: runs.map((r) => r.latencyMs.p99),
+    loadgenDelayP99: Math.max(...runs.map((r) => r.loadgenDelayMs?.p99 ?? Number.NaN)),
+    loadgenDelayMax: Math.max(...runs.map((r) => r.loadgenDelayMs?.max ?? Number.NaN)),
   };
 }
 
@@ -68,7 +73,7 @@ export async function runLatency(ctx: BenchContext, suts: Suts, rate: number): P
       });
       runs[t.name].push(r);
       ctx.log(
-        `  latency ${t.name} #${trial + 1} @ ${rate}/s: p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms`,
+        `  latency ${t.name} #${trial + 1} @ ${rate}/s: p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms (load generator's event-loop delay p99 ${r.loadgenDelayMs?.p99.toFixed(1)}, max ${r.loadgenDelayMs?.max.toFixed(1)} ms)`,
       );
     }
   }

@@ -19,8 +19,9 @@
  * non-zero only on errors; missed targets are reported, not enforced.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { compileCli } from '../test/harness/compiled-cli.ts';
 import { startFakeCatchpoint } from '../test/harness/fake-catchpoint.ts';
 import { startVictoriaMetrics } from '../test/harness/victoria-metrics.ts';
 import { runIngress, type Suts } from './ingress.bench.ts';
@@ -43,6 +44,8 @@ const USAGE = `usage: npm run bench [-- options]
   --outage-points N    datapoints to hold in the spool during the outage (default 100000, quick 25000)
   --no-profile         skip the --cpu-prof run
   --no-pin             do not pin processes to CPUs
+  --bridge-node-options FLAGS
+                       extra Node/V8 flags for every bridge (NODE_OPTIONS), to compare settings
 `;
 
 function options(argv: string[]): BenchOptions & { pin: boolean } {
@@ -58,6 +61,7 @@ function options(argv: string[]): BenchOptions & { pin: boolean } {
       profile: { type: 'boolean', default: true },
       pin: { type: 'boolean', default: true },
       help: { type: 'boolean', default: false },
+      'bridge-node-options': { type: 'string', default: '' },
     },
   });
   if (values.help) {
@@ -80,6 +84,7 @@ function options(argv: string[]): BenchOptions & { pin: boolean } {
     outagePoints: Math.round(num(values['outage-points'], quick ? 25_000 : 100_000)),
     profile: values.profile,
     pin: values.pin,
+    bridgeNodeOptions: values['bridge-node-options'],
     resultsDir: join(import.meta.dirname, 'results'),
   };
 }
@@ -151,6 +156,9 @@ async function main(): Promise<void> {
   const foreign: Record<string, number> = {};
   const machineLoad = new ForeignLoad();
   try {
+    // The bridge runs as the image runs it: compiled JavaScript, not type-stripped sources.
+    const cli = await compileCli();
+    log(`bridge: ${relative(process.cwd(), cli)} (npm run build)`);
     const [vm, catchpoint] = await Promise.all([startVictoriaMetrics(), startFakeCatchpoint()]);
     open.push(
       { name: 'VictoriaMetrics', close: () => vm.close() },
@@ -172,6 +180,7 @@ async function main(): Promise<void> {
       sutCpu,
       loadgenCpu: pinning ? '0' : undefined,
       vmNice,
+      cli,
       log,
     };
     log(

@@ -22,6 +22,8 @@ export interface BenchBridgeOptions {
   cpu: string | undefined;
   /** Node flags for the bridge process (NODE_OPTIONS). */
   nodeOptions?: string;
+  /** The CLI to run (compiled dist/cli.js in the benchmark); the sources by default. */
+  cli?: string;
 }
 
 export interface BenchBridge {
@@ -88,6 +90,7 @@ export async function startBenchBridge(options: BenchBridgeOptions): Promise<Ben
       'catchpoint-push': { token: PUSH_TOKEN },
     },
     env,
+    ...(options.cli === undefined ? {} : { cli: options.cli }),
   });
   if (options.cpu !== undefined) pin(proc.pid, options.cpu);
 

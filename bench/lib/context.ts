@@ -1,5 +1,6 @@
 /** What every benchmark suite gets from bench/run.ts: options, shared servers, CPU layout. */
 import { availableParallelism } from 'node:os';
+import { RUNTIME_NODE_FLAGS } from '../../src/shared/node-flags.ts';
 import type { FakeCatchpoint, FakeNode } from '../../test/harness/fake-catchpoint.ts';
 import type { VictoriaMetrics } from '../../test/harness/victoria-metrics.ts';
 import type { BenchBridge } from './bridge.ts';
@@ -20,6 +21,8 @@ export interface BenchOptions {
   /** Datapoints to hold in the spool during the TSDB outage. */
   outagePoints: number;
   profile: boolean;
+  /** Extra NODE_OPTIONS for every bridge ('' for none). */
+  bridgeNodeOptions: string;
   resultsDir: string;
 }
 
@@ -37,6 +40,8 @@ export interface BenchContext {
   loadgenCpu: string | undefined;
   /** Nice value VictoriaMetrics runs at (it shares the load generator's core); 0: left alone. */
   vmNice: number;
+  /** The bridge CLI under test: dist/cli.js, compiled at the start of the run (what the image runs). */
+  cli: string;
   log(message: string): void;
 }
 
@@ -64,13 +69,16 @@ export function startBridge(
   durability: 'fsync' | 'buffered',
   nodeOptions?: string,
 ): Promise<BenchBridge> {
+  // The image's flags first (deploy/Dockerfile), then what the run adds.
+  const flags = [...RUNTIME_NODE_FLAGS, ctx.options.bridgeNodeOptions, nodeOptions ?? ''].join(' ').trim();
   return spawnUnpinned(ctx, () =>
     startBenchBridge({
       tsdbUrl: ctx.vm.httpPutUrl,
       catchpoint: ctx.catchpoint,
       durability,
       cpu: ctx.sutCpu,
-      ...(nodeOptions === undefined ? {} : { nodeOptions }),
+      cli: ctx.cli,
+      ...(flags === '' ? {} : { nodeOptions: flags }),
     }),
   );
 }

@@ -31,7 +31,7 @@ export interface CpuProfile {
 export interface SelfTimeRow {
   /** `functionName (file:line)`, or the V8 pseudo-frame ((garbage collector), (program), ...). */
   name: string;
-  /** Where the function comes from: ours (src/), a dependency, node internals, or V8. */
+  /** Where the function comes from: ours (src/, or dist/ compiled from it), a dependency, node internals, or V8. */
   origin: 'src' | 'dependency' | 'node' | 'v8';
   selfMs: number;
   /** Share of the busy (non-idle) time. */
@@ -58,7 +58,7 @@ function originOf(url: string, functionName: string): SelfTimeRow['origin'] {
   if (url === '') return functionName.startsWith('(') ? 'v8' : 'node';
   if (url.startsWith('node:')) return 'node';
   if (url.includes('/node_modules/')) return 'dependency';
-  if (url.includes('/src/')) return 'src';
+  if (url.includes('/src/') || url.includes('/dist/')) return 'src';
   return 'node';
 }
 

@@ -6,6 +6,8 @@
  * second back to back at the top of the second, so it measures bursts, not a steady rate).
  * Every request carries the next push of a PushSource.
  */
+
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon, { type AutocannonResult } from 'autocannon';
 import { Pool } from 'undici';
 import type { PushSource } from './pushes.ts';
@@ -31,6 +33,11 @@ export interface LoadResult {
    * when it was sent (they differ by the load generator's timer slack and any falling behind).
    */
   scheduledLatencyMs?: { p50: number; p90: number; p99: number; max: number };
+  /**
+   * paced only: this process's own event-loop delay during the run (ms). A load generator that
+   * stalls (its GC, a vCPU stall) reads answers late and inflates the latencies it reports.
+   */
+  loadgenDelayMs?: { p99: number; max: number };
   /** paced only: every 2xx latency (from sending), ms, sorted, to pool trials. */
   samples?: Float64Array;
   /** autocannon only: standard deviation of its per-second request counts. */
@@ -140,6 +147,8 @@ export async function paced(
   let answered = 0;
   let sent = 0;
   const interval = 1000 / options.rate;
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
 
@@ -181,6 +190,7 @@ export async function paced(
   while (answered < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  delay.disable();
   await pool.close();
   const sortedLatencies = latencies.slice(0, ok).sort();
   return {
@@ -194,6 +204,7 @@ export async function paced(
     latencyMs: latencySummary(sortedLatencies),
     scheduledLatencyMs: latencySummary(fromSchedule.slice(0, ok).sort()),
     samples: sortedLatencies,
+    loadgenDelayMs: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
     loadgenCores: (cpu.user + cpu.system) / 1e6 / seconds,
   };
 }

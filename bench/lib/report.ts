@@ -133,6 +133,14 @@ export function buildRows(r: BenchResults): Row[] {
       verdict: '',
     },
     {
+      figure: "Load generator's own event-loop delay during those runs, p99 / max",
+      ours: `fsync ${ms(latency.fsync.loadgenDelayP99)} / ${ms(latency.fsync.loadgenDelayMax)} ms, buffered ${ms(latency.buffered.loadgenDelayP99)} / ${ms(latency.buffered.loadgenDelayMax)} ms`,
+      baseline: `no-op ${ms(latency.noop.loadgenDelayP99)} / ${ms(latency.noop.loadgenDelayMax)} ms`,
+      ratio: '–',
+      target: '–',
+      verdict: '',
+    },
+    {
       figure: 'Durability cost: pushes/s at saturation, fsync vs buffered',
       ours: `fsync ${fig(fsync)}`,
       baseline: `buffered ${fig(buffered)}`,
