@@ -216,7 +216,8 @@ export class Bridge {
       });
     }
 
-    const dedupe = await this.#deduper.check(`${push.testId}:${push.nodeId}:${push.timestampMs}`);
+    // Ids are canonical digit strings ≤ 2^53 (parsePush), so Number() is exact.
+    const dedupe = await this.#deduper.check(Number(push.testId), Number(push.nodeId), push.timestampMs);
     if (dedupe.kind === 'duplicate') return this.#count({ status: 200, outcome: 'duplicate', datapoints: 0 });
 
     let node = this.#directory.lookup(push.nodeId);
