@@ -61,11 +61,13 @@ interface Body {
 /** Datapoint lines → request bodies, as HttpWriter cuts a delivery batch. */
 function buildBodies(lines: string[], batchMaxPoints: number, maxBytes: number): Body[] {
   const bodies: Body[] = [];
-  let ratio = 5; // HttpWriter's starting guess, then its moving average
+  let ratio = 5; // HttpWriter's starting guess, then its moving average (of bodies ≥ half the budget)
+  const budget = () => Math.max(maxBytes, Math.floor(maxBytes * ratio * 0.85));
   const send = (batch: string[], start: number, end: number) => {
     const raw = jsonArrayBody(batch, start, end);
     const data = gzipSync(raw, { level: DEFAULT_GZIP_LEVEL });
-    ratio = Math.min(32, Math.max(1, ratio * 0.7 + (raw.length / data.length) * 0.3));
+    if (raw.length * 2 >= budget())
+      ratio = Math.min(32, Math.max(1, ratio * 0.7 + (raw.length / data.length) * 0.3));
     if (data.length > maxBytes && end - start > 1) {
       const mid = start + ((end - start) >>> 1);
       send(batch, start, mid);
@@ -78,8 +80,7 @@ function buildBodies(lines: string[], batchMaxPoints: number, maxBytes: number):
     const batch = lines.slice(b, b + batchMaxPoints);
     const sizes = lineSizes(batch);
     for (let start = 0; start < batch.length; ) {
-      const budget = Math.max(maxBytes, Math.floor(maxBytes * ratio * 0.85));
-      const end = packNext(sizes, start, budget, batchMaxPoints);
+      const end = packNext(sizes, start, budget(), batchMaxPoints);
       send(batch, start, end);
       start = end;
     }

@@ -11,7 +11,7 @@ import {
 import { encodeWireDatapoint } from '../../../src/opentsdb/wire.ts';
 import { type StrictOpenTsdb, startStrictOpenTsdb } from '../../harness/strict-opentsdb.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../harness/victoria-metrics.ts';
-import { captureLogger, encodeAll, makePoints, uniquePrefix } from './support.ts';
+import { bridgeLines, captureLogger, encodeAll, makePoints, uniquePrefix } from './support.ts';
 
 function writer(
   endpoint: string,
@@ -176,6 +176,22 @@ describe('HttpWriter against the strict OpenTSDB contract server', () => {
       assert.notEqual(r.refusedWhole, 'Chunked request not supported.');
     }
   }
+
+  it('gzip: once the ratio is learnt, every batch of maxPointsPerRequest points is one request', async () => {
+    tsdb.reset();
+    // The bridge's own lines and defaults: 500 points at level 1 take ~5.3 of the 8000 bytes.
+    const lines = bridgeLines((20 * 500) / 14 + 1);
+    const w = writer(tsdb.httpUrl, { maxBodyBytes: 8000, maxPointsPerRequest: 500 });
+    for (let b = 0; b + 500 <= lines.length; b += 500) {
+      assert.deepEqual(await w.write(lines.slice(b, b + 500)), { written: 500, rejected: [] });
+    }
+    await w.close();
+    assertNoRequestRefusedForSize(8000);
+    // The first batches are cut while the ratio is learnt (it starts at 5); after that one each.
+    // Learning from a batch's small remainder instead shrank the budget until each was cut in two.
+    const counts = tsdb.requests.map((r) => r.points);
+    assert.deepEqual(counts.slice(-15), Array(15).fill(500), `points per request: ${counts.join(',')}`);
+  });
 
   for (const gzip of [true, false]) {
     it(`splits a big batch into requests within the byte budget (gzip ${gzip})`, async () => {

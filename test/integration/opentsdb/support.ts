@@ -1,6 +1,13 @@
 /** Shared bits of the writer integration tests: a log-capturing logger and point factories. */
 import pino, { type Logger } from 'pino';
+import { stringify } from 'yaml';
+import { parseCatchpointBridgeManifest } from '../../../src/api/validate.ts';
+import { buildMappingPlan, mapPush, newMappingStats } from '../../../src/bridge/mapping.ts';
+import type { NodeInfo } from '../../../src/catchpoint/node.ts';
+import { parsePush } from '../../../src/catchpoint/push.ts';
 import { type Datapoint, type EncodedDatapoint, encodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
+import { expectedV1Info, generateNodes } from '../../harness/fake-catchpoint.ts';
+import { pushBody } from '../../harness/push-stream.ts';
 
 export interface LogRecord {
   level: number;
@@ -61,4 +68,44 @@ export function makePoints(prefix: string, n: number, base = Date.now() - 600_00
 
 export function encodeAll(points: readonly Datapoint[]): EncodedDatapoint[] {
   return points.map(encodeDatapoint);
+}
+
+/**
+ * `pushes` pushes of the bench's shape (20 tests × the stand-in's nodes, 1 ms apart) mapped by the
+ * bridge's default spec: the lines HttpWriter gets in production, which compress ~12× at gzip
+ * level 1 (makePoints' unique tags compress far less).
+ */
+export function bridgeLines(pushes: number, baseMs = Date.now() - 3_600_000): EncodedDatapoint[] {
+  const spec = parseCatchpointBridgeManifest(
+    stringify({
+      apiVersion: 'catchpoint-bridge.io/v1alpha1',
+      kind: 'CatchpointBridge',
+      metadata: { name: 'lines' },
+      spec: {
+        catchpoint: { api: 'v1', credentialsSecretRef: { name: 'api' } },
+        push: { tokenSecretRef: { name: 'push' } },
+        tsdb: { endpoints: ['http://127.0.0.1:4242'] },
+      },
+    }),
+  ).spec;
+  const plan = buildMappingPlan(spec);
+  const stats = newMappingStats();
+  const nodes = generateNodes();
+  const lines: EncodedDatapoint[] = [];
+  for (let i = 0; i < pushes; i++) {
+    const node = nodes[i % nodes.length]!;
+    const push = parsePush(
+      pushBody({
+        testId: 200_001 + (Math.floor(i / nodes.length) % 20),
+        nodeId: node.id,
+        nodeName: node.name,
+        asn: node.asn,
+        timestampMs: baseMs + i,
+        totalMs: 10 + (i % 500),
+      }),
+      { type: 'json' },
+    );
+    lines.push(...mapPush(push, expectedV1Info(node) as unknown as NodeInfo, plan, stats));
+  }
+  return lines;
 }
