@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { REPO_ROOT } from '../../../scripts/control-plane/binaries.ts';
 import { buildCrd } from '../../../src/api/crd.ts';
 import { LEADER_ELECTION_RULES, OPERATOR_RULES, toKubeRules } from '../../../src/operator/rbac.ts';
+import { compileCli } from '../../harness/compiled-cli.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import { CHART_DIR, find, helm, type K8sObject, kubectl, ok, renderChart } from './support.ts';
 
@@ -206,6 +207,8 @@ describe('rendering', () => {
       .container.args.slice(1)
       .map((a) => a.replace(/=.*$/, ''));
     assert.ok(flags.length >= 5);
+    // The image's entry point: the package bin runs dist/, built here as the image's build stage does.
+    await compileCli();
     const { stderr } = await execFileAsync(process.execPath, [
       join(REPO_ROOT, 'bin', 'catchpoint-bridge.js'),
       '--help',
