@@ -1,6 +1,7 @@
 /**
  * Operator metrics, named as controller-runtime names them so existing dashboards and alerts for
- * Go operators work unchanged, plus a count of API writes (what a reconcile costs).
+ * Go operators work unchanged, plus a count of API writes (what a reconcile costs) and each
+ * CatchpointBridge's readiness (what an alert on a broken bridge needs).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -15,14 +16,30 @@ export interface OperatorMetrics {
   leader: Gauge<'name'>;
   apiWrites: Counter<'verb' | 'kind'>;
   apiReads: Counter<'kind'>;
+  bridgeReady: Gauge<'bridge_namespace' | 'bridge_name' | 'reason'>;
+  /** Where bridgeReady reads the CatchpointBridges from at scrape time (the leader's cache). */
+  observeBridges(list: () => Iterable<BridgeReadiness>): void;
+}
+
+export interface BridgeReadiness {
+  namespace: string;
+  name: string;
+  /** The Ready condition's status; undefined before the operator reported one. */
+  ready: 'True' | 'False' | 'Unknown' | undefined;
+  /** The Ready condition's reason (a fixed set: conditions.ts), '' before there is one. */
+  reason: string;
 }
 
 export function createOperatorMetrics(withProcessMetrics = true): OperatorMetrics {
   const registry = new Registry();
   if (withProcessMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let bridges: () => Iterable<BridgeReadiness> = () => [];
   return {
     registry,
+    observeBridges(list) {
+      bridges = list;
+    },
     reconcileTotal: new Counter({
       name: 'controller_runtime_reconcile_total',
       help: 'Total number of reconciliations per controller, by result.',
@@ -77,6 +94,23 @@ export function createOperatorMetrics(withProcessMetrics = true): OperatorMetric
       help: 'Reads the operator sent to the API server outside its watches (Secrets are fetched, never cached), by kind.',
       labelNames: ['kind'],
       registers,
+    }),
+    // Labelled bridge_namespace/bridge_name, not namespace/name: Prometheus's own `namespace`
+    // target label (the operator's) would otherwise rename ours to exported_namespace.
+    bridgeReady: new Gauge({
+      name: 'catchpoint_operator_bridge_ready',
+      help: "1 when a CatchpointBridge's Ready condition is True, 0 when it is False, Unknown or not yet reported; reason is the condition's (Paused: spec.paused). Exported by the leading operator replica only, from its cache at scrape time.",
+      labelNames: ['bridge_namespace', 'bridge_name', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of bridges()) {
+          this.set(
+            { bridge_namespace: b.namespace, bridge_name: b.name, reason: b.reason },
+            b.ready === 'True' ? 1 : 0,
+          );
+        }
+      },
     }),
   };
 }

@@ -20,6 +20,7 @@ import { resourcePath } from '../../kube/resources.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { runWorkers, WorkQueue } from '../work-queue.ts';
 import { type CachedObject, KubeCluster, type ObjectCache } from './cluster.ts';
+import { ConditionType } from './conditions.ts';
 import { CHILD_KINDS, type ChildKind, MANAGED_BY, MANAGED_BY_LABEL, type OperatorConfig } from './desired.ts';
 import { CatchpointBridgeReconciler } from './reconciler.ts';
 
@@ -137,6 +138,17 @@ export class CatchpointBridgeController {
   async start(): Promise<void> {
     for (const inf of this.#informers) inf.start();
     await Promise.all(this.#informers.map((inf) => inf.synced));
+    this.#o.metrics.observeBridges(() =>
+      this.#allBridges().map((cr) => {
+        const ready = cr.status?.conditions?.find((c) => c.type === ConditionType.Ready);
+        return {
+          namespace: cr.metadata.namespace ?? '',
+          name: cr.metadata.name ?? '',
+          ready: ready?.status,
+          reason: ready?.reason ?? '',
+        };
+      }),
+    );
     this.#o.logger.info({ bridges: this.#allBridges().length }, 'caches synced; reconciling');
     const { metrics } = this.#o;
     this.#workers = runWorkers(
@@ -181,6 +193,8 @@ export class CatchpointBridgeController {
   /** Stops taking work, lets running reconciles finish, stops the informers. */
   async stop(): Promise<void> {
     if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
+    // A replica that stopped leading no longer knows: it exports no readiness.
+    this.#o.metrics.observeBridges(() => []);
     this.#queue.shutdown();
     await this.#workers;
     await Promise.all(this.#informers.map((inf) => inf.stop()));

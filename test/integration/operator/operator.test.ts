@@ -183,6 +183,15 @@ test('a missing Secret is Ready=False/SecretNotFound; creating it makes the CR r
     'SecretNotFound',
   );
   assert.match(condition(missing, 'Ready')!.message, /"catchpoint-push" not found/);
+  // The operator's per-CR readiness metric (what the CatchpointBridgeNotReady alert reads):
+  // `reason value` of its one series for this CR.
+  const readyMetric = async () => {
+    const text = await (await fetch(`${operator.url}/metrics`)).text();
+    const prefix = `catchpoint_operator_bridge_ready{bridge_namespace="${ns}",bridge_name="s",reason="`;
+    const line = text.split('\n').find((l) => l.startsWith(prefix));
+    return line?.slice(prefix.length).replace('"} ', ' ');
+  };
+  await eventually(readyMetric, (v) => v === 'SecretNotFound 0', 15_000, 'bridge_ready 0 while not Ready');
   await markDeploymentAvailable(admin, ns, 'cpb-s', 1);
   await writeSecret(admin, ns, 'catchpoint-push', { token: 't' });
   await eventually(
@@ -191,6 +200,7 @@ test('a missing Secret is Ready=False/SecretNotFound; creating it makes the CR r
     15_000,
     'Ready after the Secret appears',
   );
+  await eventually(readyMetric, (v) => v === 'Ready 1', 15_000, 'bridge_ready 1 once Ready');
   const events = await (await import('../../../src/kube/request.ts')).kubeRequest<{
     items: Array<{ reason: string; involvedObject: { name: string } }>;
   }>(admin, {

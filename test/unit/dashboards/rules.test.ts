@@ -317,6 +317,47 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'a CatchpointBridge stays not Ready; a paused one is left out',
+    input_series: [
+      // Missing Secret for 20 minutes, then fixed; another bridge paused throughout.
+      series(
+        'catchpoint_operator_bridge_ready',
+        {
+          ...OPERATOR,
+          pod: 'op-a',
+          bridge_namespace: 'monitoring',
+          bridge_name: 'dns-perf',
+          reason: 'SecretNotFound',
+        },
+        '0x20',
+      ),
+      series(
+        'catchpoint_operator_bridge_ready',
+        {
+          ...OPERATOR,
+          pod: 'op-a',
+          bridge_namespace: 'monitoring',
+          bridge_name: 'dns-perf',
+          reason: 'Ready',
+        },
+        '_x20 1x30',
+      ),
+      series(
+        'catchpoint_operator_bridge_ready',
+        { ...OPERATOR, pod: 'op-a', bridge_namespace: 'monitoring', bridge_name: 'web', reason: 'Paused' },
+        '0x50',
+      ),
+    ],
+    alert_rule_test: [
+      silent('CatchpointBridgeNotReady', '10m'),
+      firing('CatchpointBridgeNotReady', '18m', 'warning', {
+        bridge_namespace: 'monitoring',
+        bridge_name: 'dns-perf',
+      }),
+      silent('CatchpointBridgeNotReady', '45m'),
+    ],
+  },
+  {
     name: 'a healthy bridge and operator raise nothing',
     input_series: [
       series('catchpoint_bridge_pushes_total', { ...POD, outcome: 'accepted' }, '0+10x180'),
@@ -343,6 +384,17 @@ const scenarios: Scenario[] = [
         'leader_election_master_status',
         { ...OPERATOR, pod: 'op-b', name: 'catchpoint-bridge-operator' },
         '0x180',
+      ),
+      series(
+        'catchpoint_operator_bridge_ready',
+        {
+          ...OPERATOR,
+          pod: 'op-a',
+          bridge_namespace: 'monitoring',
+          bridge_name: 'dns-perf',
+          reason: 'Ready',
+        },
+        '1x180',
       ),
     ],
     alert_rule_test: alerts.map((a) => silent(a.alert!, '170m')),
