@@ -8,6 +8,9 @@
  *   latency.bench.ts   acknowledgement latency at half the bridge's ceiling, vs the no-op
  *   outage.bench.ts    RSS with the spool full during a TSDB outage, and the drain after it
  *   profile.bench.ts   the bridge under `--cpu-prof`: top self time
+ *   operator.bench.ts  N CatchpointBridges to Ready (real controllers, kwok nodes) vs the same
+ *                      children applied without the operator; CR edit to the first datapoint
+ *                      with the new dimension vs a plain watch seeing the edit
  *
  * CPU layout on a machine with ≥ 2 cores: this process (the load generator), VictoriaMetrics and
  * the Catchpoint REST stand-in on CPU 0; the process under test (bridge, no-op server or sink
@@ -32,6 +35,7 @@ import { startNoopServer } from './lib/noop.ts';
 import { affinity, ForeignLoad, pin, renice, rssBytes } from './lib/proc.ts';
 import { PushSource } from './lib/pushes.ts';
 import { type BenchResults, buildRows, renderBounds, renderProfile, renderTable } from './lib/report.ts';
+import { runOperatorBench } from './operator.bench.ts';
 import { runOutage } from './outage.bench.ts';
 import { runProfile } from './profile.bench.ts';
 import { runSink } from './sink.bench.ts';
@@ -43,6 +47,8 @@ const USAGE = `usage: npm run bench [-- options]
   --connections N      load generator connections (default 32)
   --outage-points N    datapoints to hold in the spool during the outage (default 100000, quick 25000)
   --no-profile         skip the --cpu-prof run
+  --crs N              CatchpointBridges in the operator suite (default 500, quick 50)
+  --no-operator        skip the operator suite (it needs build.sh --workloads: kwok and friends)
   --no-pin             do not pin processes to CPUs
   --bridge-node-options FLAGS
                        extra Node/V8 flags for every bridge (NODE_OPTIONS), to compare settings
@@ -59,6 +65,8 @@ function options(argv: string[]): BenchOptions & { pin: boolean } {
       connections: { type: 'string' },
       'outage-points': { type: 'string' },
       profile: { type: 'boolean', default: true },
+      operator: { type: 'boolean', default: true },
+      crs: { type: 'string' },
       pin: { type: 'boolean', default: true },
       help: { type: 'boolean', default: false },
       'bridge-node-options': { type: 'string', default: '' },
@@ -83,6 +91,7 @@ function options(argv: string[]): BenchOptions & { pin: boolean } {
     connections: Math.round(num(values.connections, 32)),
     outagePoints: Math.round(num(values['outage-points'], quick ? 25_000 : 100_000)),
     profile: values.profile,
+    operatorCrs: values.operator ? Math.round(num(values.crs, quick ? 50 : 500)) : 0,
     pin: values.pin,
     bridgeNodeOptions: values['bridge-node-options'],
     resultsDir: join(import.meta.dirname, 'results'),
@@ -232,6 +241,18 @@ async function main(): Promise<void> {
       );
     }
 
+    // Last, unpinned: the control plane, its controllers and the operator share both cores as they
+    // would share a node.
+    let operator: BenchResults['operator'];
+    if (opts.operatorCrs > 0) {
+      if (pinning) pin(process.pid, '0-1');
+      operator = await suite(
+        `operator: ${opts.operatorCrs} CatchpointBridges to Ready, live edit`,
+        () => runOperatorBench({ crs: opts.operatorCrs, cli, vm, catchpoint, log }),
+        foreign,
+      );
+    }
+
     const results: BenchResults = {
       sink,
       idleRss,
@@ -239,6 +260,7 @@ async function main(): Promise<void> {
       latency,
       outage,
       ...(profile === undefined ? {} : { profile }),
+      ...(operator === undefined ? {} : { operator }),
     };
     const rows = buildRows(results);
     const seconds = (performance.now() - started) / 1000;

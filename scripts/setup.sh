@@ -30,5 +30,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 echo "[setup] node $(node_modules/.bin/node --version)"
 
-echo "[setup] control plane binaries (built once from the Go module proxy, then cached)"
-bash scripts/control-plane/build.sh >/dev/null
+echo "[setup] control plane binaries, and the workload controllers the operator benchmark needs (built once from the Go module proxy, then cached)"
+bash scripts/control-plane/build.sh --workloads >/dev/null

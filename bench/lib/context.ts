@@ -21,6 +21,8 @@ export interface BenchOptions {
   /** Datapoints to hold in the spool during the TSDB outage. */
   outagePoints: number;
   profile: boolean;
+  /** CatchpointBridges in the operator suite; 0 skips it. */
+  operatorCrs: number;
   /** Extra NODE_OPTIONS for every bridge ('' for none). */
   bridgeNodeOptions: string;
   resultsDir: string;

@@ -2,9 +2,11 @@
 //
 // This is the one implementation shared by the test harness (test/harness/control-plane.ts) and
 // `npm run cluster:up/down` (scripts/cluster.ts). It owns the process lifecycle: certificates,
-// ports, spawning, readiness, CRD installation and teardown. There is no controller-manager,
-// scheduler or kubelet: Deployments get no Pods, deleted namespaces stay Terminating, and no
-// `default` ServiceAccounts appear (hence --disable-admission-plugins=ServiceAccount).
+// ports, spawning, readiness, CRD installation and teardown. By default there is no
+// controller-manager, scheduler or kubelet: Deployments get no Pods, deleted namespaces stay
+// Terminating, and no `default` ServiceAccounts appear (hence
+// --disable-admission-plugins=ServiceAccount). With `workloads`, Deployments run on fake Nodes
+// (workloads.ts).
 //
 // Everything a plane owns lives in one state directory; state.json there records the PIDs and the
 // owning Node process, so `cluster down` and the orphan reaper can stop a plane this process did
@@ -35,6 +37,7 @@ import {
   spawnDetached,
   stopGroup,
 } from './process-group.ts';
+import { registerFakeNodes, type WorkloadOptions, workloadProcesses } from './workloads.ts';
 
 export { REPO_ROOT, resolveBinDir } from './binaries.ts';
 export { type CrdManifest, readCrdManifests, toCrdManifest } from './crds.ts';
@@ -52,6 +55,11 @@ export interface StartOptions {
   readonly readyTimeoutMs?: number;
   /** Delete stateDir when the plane is stopped. Default: true for the temp dir, else false. */
   readonly removeStateDirOnStop?: boolean;
+  /**
+   * Also run kube-controller-manager, kube-scheduler and kwok with this many fake Nodes, so that
+   * Deployments become Available (needs `build.sh --workloads`). Default: none.
+   */
+  readonly workloads?: WorkloadOptions;
 }
 
 /** Persisted in `<stateDir>/state.json`. */
@@ -60,7 +68,11 @@ export interface PlaneState {
   readonly binDir: string;
   readonly server: string;
   readonly kubeconfigPath: string;
-  readonly pids: { readonly etcd: number | null; readonly apiserver: number | null };
+  readonly pids: {
+    readonly etcd: number | null;
+    readonly apiserver: number | null;
+    readonly workloads?: readonly number[];
+  };
   /** The Node process whose exit takes the plane down; null once detached (`cluster up`). */
   readonly ownerPid: number | null;
   /** Whether stopping removes stateDir (true for temp dirs). */
@@ -92,6 +104,7 @@ export class LocalControlPlane {
   #etcdUrl = '';
   #apiserver: SpawnedProcess | undefined;
   #apiserverPort = 0;
+  #workloads: SpawnedProcess[] = [];
   #admin: AdminCredentials | undefined;
   #kubeConfig: KubeConfig | undefined;
   #ownerPid: number | null = process.pid;
@@ -112,7 +125,7 @@ export class LocalControlPlane {
    * so far is stopped again. Until stop() or detach(), the binaries are killed if this process exits.
    */
   static async start(options: StartOptions = {}): Promise<LocalControlPlane> {
-    const binDir = options.binDir ?? (await resolveBinDir());
+    const binDir = options.binDir ?? (await resolveBinDir(options.workloads !== undefined));
     const removeStateDir = options.removeStateDirOnStop ?? options.stateDir === undefined;
     const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), TEMP_PREFIX)));
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -129,6 +142,7 @@ export class LocalControlPlane {
       await writeKubeconfig(plane.kubeconfigPath, adminKubeconfigSpec(plane.server, plane.#admin));
       const crdDir = options.crdDir === undefined ? join(REPO_ROOT, 'crds') : options.crdDir;
       if (crdDir !== null) await plane.installCrds(await readCrdManifests(crdDir));
+      if (options.workloads !== undefined) await plane.#startWorkloads(options.workloads);
       return plane;
     } catch (err) {
       await plane.stop();
@@ -208,6 +222,7 @@ export class LocalControlPlane {
 
   async #stop(): Promise<void> {
     try {
+      for (const proc of this.#workloads.splice(0)) await stopGroup(proc.pid, STOP_GRACE_MS);
       if (this.#apiserver !== undefined) await stopGroup(this.#apiserver.pid, STOP_GRACE_MS);
       if (this.#etcd !== undefined) await stopGroup(this.#etcd.pid, STOP_GRACE_MS);
       // A kubeconfig pointing at a stopped server only misleads whoever finds it.
@@ -220,7 +235,9 @@ export class LocalControlPlane {
 
   /** Synchronous last resort for exit handlers, where nothing asynchronous runs any more. */
   killNow(): void {
-    const pids = [this.#apiserver?.pid, this.#etcd?.pid].filter((pid) => pid !== undefined);
+    const pids = [...this.#workloads.map((p) => p.pid), this.#apiserver?.pid, this.#etcd?.pid].filter(
+      (pid) => pid !== undefined,
+    );
     for (const pid of pids) signalGroup(pid, 'SIGKILL');
     // Let the kernel finish the kills first, or etcd could still be writing while its data is removed.
     waitForExitSync(pids, 2_000);
@@ -261,6 +278,29 @@ export class LocalControlPlane {
     await assertStillRunning(etcd);
     const response = await httpGet(`${this.#etcdUrl}/health`);
     return response.status === 200 && response.body.includes('"health":"true"');
+  }
+
+  /** The workload controllers (see workloads.ts), then the fake Nodes, Ready. */
+  async #startWorkloads(options: WorkloadOptions): Promise<void> {
+    for (const spec of await workloadProcesses(this.binDir, this.stateDir, this.kubeconfigPath)) {
+      const proc = await spawnDetached(
+        spec.name,
+        join(this.binDir, spec.name),
+        spec.args,
+        this.#log(spec.name),
+      );
+      this.#workloads.push(proc);
+      this.#saveState();
+    }
+    try {
+      await registerFakeNodes(this.kubeConfig, options);
+    } catch (err) {
+      const tails = await Promise.all(
+        this.#workloads.map(async (p) => `${p.logPath}:\n${await readLogTail(p.logPath, p.logOffset)}`),
+      );
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails.join('\n')}`);
+    }
+    for (const proc of this.#workloads) await assertStillRunning(proc);
   }
 
   async #startApiServerOnFreePort(): Promise<void> {
@@ -331,7 +371,11 @@ export class LocalControlPlane {
       binDir: this.binDir,
       server: this.#apiserverPort === 0 ? '' : this.server,
       kubeconfigPath: this.kubeconfigPath,
-      pids: { etcd: this.#etcd?.pid ?? null, apiserver: this.#apiserver?.pid ?? null },
+      pids: {
+        etcd: this.#etcd?.pid ?? null,
+        apiserver: this.#apiserver?.pid ?? null,
+        workloads: this.#workloads.map((p) => p.pid),
+      },
       ownerPid: this.#ownerPid,
       removeStateDir: this.#removeStateDir,
     };
@@ -381,8 +425,10 @@ function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
     // Without a controller-manager no `default` ServiceAccount is ever created, and this plugin
-    // would reject every Pod (and Deployment template validation) that relies on it.
-    '--disable-admission-plugins=ServiceAccount',
+    // would reject every Pod (and Deployment template validation) that relies on it. And no
+    // node-lifecycle controller ever lifts the not-ready taint TaintNodesByCondition puts on a new
+    // Node, so kwok's Nodes (workloads.ts) would never take a Pod.
+    '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
     '--profiling=false',
   ];
 }
@@ -451,7 +497,7 @@ export function readState(stateDir: string): PlaneState | undefined {
 
 /** The recorded PIDs that still belong to this plane (a recycled PID never matches its state dir). */
 export function livePids(state: PlaneState): number[] {
-  return [state.pids.apiserver, state.pids.etcd].filter(
+  return [...(state.pids.workloads ?? []), state.pids.apiserver, state.pids.etcd].filter(
     (pid): pid is number => pid !== null && isRunningWithMarker(pid, state.stateDir),
   );
 }
