@@ -44,6 +44,8 @@ export interface OperatorBenchResult {
   reconciledAllMs: number;
   readyAllMs: number;
   writesPerCr: number;
+  /** Writes per CR by verb and kind. */
+  writesPerCrBy: Record<string, number>;
   readsPerCr: number;
   reconcilesPerCr: number;
   rssIdleMB: number;
@@ -86,14 +88,19 @@ function rssMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-function metricSum(text: string, name: string): number {
-  let sum = 0;
+/** Each series of a counter, by its label set as written (`{verb="apply",kind="Role"}`). */
+function metricSeries(text: string, name: string): Record<string, number> {
+  const series: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      const labels = line.slice(name.length, line.lastIndexOf(' ')) || '{}';
+      series[labels] = Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
   }
-  return sum;
+  return series;
 }
+
+const sum = (series: Record<string, number>) => Object.values(series).reduce((a, b) => a + b, 0);
 
 async function pool<T>(
   items: readonly T[],
@@ -449,6 +456,12 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
     );
     await sleep(2000); // let the last status-triggered passes settle
     const metrics = await (await fetch(`${operator.url}/metrics`)).text();
+    const writes = metricSeries(metrics, 'catchpoint_operator_api_writes_total');
+    log(
+      `  writes per CR: ${Object.entries(writes)
+        .map(([k, v]) => `${k} ${(v / count).toFixed(2)}`)
+        .join(', ')}`,
+    );
     const editToRoleMs = await editToRole(admin, crs[0]!.ns, crs[0]!.name);
     const liveEdit = await runLiveEdit(plane, options);
     log(
@@ -460,9 +473,10 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
       baselineAvailableMs,
       reconciledAllMs,
       readyAllMs,
-      writesPerCr: metricSum(metrics, 'catchpoint_operator_api_writes_total') / count,
-      readsPerCr: metricSum(metrics, 'catchpoint_operator_api_reads_total') / count,
-      reconcilesPerCr: metricSum(metrics, 'controller_runtime_reconcile_total') / count,
+      writesPerCr: sum(writes) / count,
+      writesPerCrBy: Object.fromEntries(Object.entries(writes).map(([k, v]) => [k, v / count])),
+      readsPerCr: sum(metricSeries(metrics, 'catchpoint_operator_api_reads_total')) / count,
+      reconcilesPerCr: sum(metricSeries(metrics, 'controller_runtime_reconcile_total')) / count,
       rssIdleMB,
       rssPeakMB: peak,
       editToRoleMs,

@@ -51,7 +51,7 @@ const USAGE = `usage: npm run bench [-- options]
   --no-operator        skip the operator suite (it needs build.sh --workloads: kwok and friends)
   --no-pin             do not pin processes to CPUs
   --bridge-node-options FLAGS
-                       extra Node/V8 flags for every bridge (NODE_OPTIONS), to compare settings
+                       extra Node/V8 flags for every bridge (on its command line), to compare settings
 `;
 
 function options(argv: string[]): BenchOptions & { pin: boolean } {

@@ -2,7 +2,7 @@
  * A bridge under benchmark: the real CLI process (test/harness/bridge-process.ts) with the
  * default seed spec (7 dimensions × rtt, status = 14 datapoints per push), a push token, the
  * Catchpoint REST stand-in as its node directory and VictoriaMetrics over /api/put, pinned to
- * its own core. Node flags (e.g. --cpu-prof) go in through NODE_OPTIONS.
+ * its own core. Node/V8 flags go on its command line, as the image's ENTRYPOINT passes them.
  */
 import { type BridgeProcess, startBridgeProcess } from '../../test/harness/bridge-process.ts';
 import {
@@ -20,8 +20,8 @@ export interface BenchBridgeOptions {
   durability: 'fsync' | 'buffered';
   /** CPU list to pin the bridge to; undefined: not pinned. */
   cpu: string | undefined;
-  /** Node flags for the bridge process (NODE_OPTIONS). */
-  nodeOptions?: string;
+  /** Node/V8 flags for the bridge process, before the script. */
+  nodeArgs?: readonly string[];
   /** The CLI to run (compiled dist/cli.js in the benchmark); the sources by default. */
   cli?: string;
 }
@@ -81,7 +81,6 @@ export function benchSpec(
 
 export async function startBenchBridge(options: BenchBridgeOptions): Promise<BenchBridge> {
   const env: Record<string, string> = { LOG_LEVEL: 'info' };
-  if (options.nodeOptions !== undefined) env.NODE_OPTIONS = options.nodeOptions;
   const proc = await startBridgeProcess({
     name: `bench-${options.durability}`,
     spec: benchSpec(options.tsdbUrl, options.catchpoint.url, options.durability),
@@ -90,6 +89,7 @@ export async function startBenchBridge(options: BenchBridgeOptions): Promise<Ben
       'catchpoint-push': { token: PUSH_TOKEN },
     },
     env,
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
     ...(options.cli === undefined ? {} : { cli: options.cli }),
   });
   if (options.cpu !== undefined) pin(proc.pid, options.cpu);

@@ -23,7 +23,7 @@ export interface BenchOptions {
   profile: boolean;
   /** CatchpointBridges in the operator suite; 0 skips it. */
   operatorCrs: number;
-  /** Extra NODE_OPTIONS for every bridge ('' for none). */
+  /** Extra Node/V8 flags for every bridge, space-separated ('' for none). */
   bridgeNodeOptions: string;
   resultsDir: string;
 }
@@ -72,7 +72,10 @@ export function startBridge(
   nodeOptions?: string,
 ): Promise<BenchBridge> {
   // The image's flags first (deploy/Dockerfile), then what the run adds.
-  const flags = [...RUNTIME_NODE_FLAGS, ctx.options.bridgeNodeOptions, nodeOptions ?? ''].join(' ').trim();
+  const flags = [...RUNTIME_NODE_FLAGS, ctx.options.bridgeNodeOptions, nodeOptions ?? '']
+    .join(' ')
+    .split(/\s+/)
+    .filter((f) => f !== '');
   return spawnUnpinned(ctx, () =>
     startBenchBridge({
       tsdbUrl: ctx.vm.httpPutUrl,
@@ -80,7 +83,7 @@ export function startBridge(
       durability,
       cpu: ctx.sutCpu,
       cli: ctx.cli,
-      ...(flags === '' ? {} : { nodeOptions: flags }),
+      nodeArgs: flags,
     }),
   );
 }

@@ -25,6 +25,8 @@ export interface BridgeProcessOptions {
   extraArgs?: string[];
   /** The CLI to run: the sources by default, or a compiled cli.js (harness/compiled-cli.ts). */
   cli?: string;
+  /** Node/V8 flags before the script, as the image's ENTRYPOINT passes them (any V8 flag works here; NODE_OPTIONS takes only a few). */
+  nodeArgs?: readonly string[];
 }
 
 export interface BridgeProcess {
@@ -71,6 +73,7 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       options.cli ?? cli,
       'bridge',
       ...source,
