@@ -1,24 +1,16 @@
 /**
- * The ingress ceiling: a fastify server shaped like the bridge's (same fastify, same options, the
- * same raw-body content parser and route shape) whose push handler does nothing but answer like
+ * The ingress ceiling: the bridge's fastify server (createHttpServer: same options, logger and
+ * raw-body content parser) with the same route shape, whose push handler does nothing but answer like
  * the bridge does. Run as its own process so it can be pinned to a core like the bridge.
  * Logs `noop listening` with its url (JSON on stdout, like the bridge); stops on SIGTERM.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyReply, LogController } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import { createHttpServer } from '../src/bridge/app.ts';
 import { createLogger } from '../src/shared/logger.ts';
 
 const logger = createLogger();
-const app = Fastify({
-  // The bridge's own root logger (pino, JSON to stdout): fastify derives a child per request.
-  loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-  logController: new LogController({ disableRequestLogging: true }),
-  bodyLimit: 16 << 20,
-  requestTimeout: 30_000,
-  return503OnClosing: true,
-  forceCloseConnections: 'idle',
-});
-app.removeAllContentTypeParsers();
-app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+// The bridge's own server: same fastify options, logger and raw-body parser.
+const app = createHttpServer(logger.child({ component: 'http' }));
 
 const answer = (res: FastifyReply, body: unknown) =>
   res.code(200).send({ ok: true, datapoints: Buffer.isBuffer(body) ? 14 : 0 });

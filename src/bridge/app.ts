@@ -37,21 +37,32 @@ const NOT_CONFIGURED: AcceptResult = {
   reason: 'the bridge has no valid config yet',
 };
 
-export function buildApp(options: AppOptions): FastifyInstance {
-  const { logger } = options;
-  const ref: BridgeRef = 'current' in options.bridge ? options.bridge : { current: options.bridge };
+/**
+ * The server's options and body parser, shared with the benchmark's no-op baseline
+ * (bench/noop-server.ts), so that the two differ only in what the push handler does.
+ */
+export function createHttpServer(logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Request logs would carry the URL, and a push URL carries its token.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: requests are not logged, and deriving one (bindings
+    // serialised, redaction set up) showed in the push path's profile.
+    childLoggerFactory: (parent) => parent,
     bodyLimit: HARD_BODY_LIMIT,
     requestTimeout: 30_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  return app;
+}
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const { logger } = options;
+  const ref: BridgeRef = 'current' in options.bridge ? options.bridge : { current: options.bridge };
+  const app = createHttpServer(logger);
 
   const reply = (res: FastifyReply, result: AcceptResult) => {
     if (result.status === 503) res.header('retry-after', '30');
