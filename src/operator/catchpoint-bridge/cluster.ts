@@ -14,6 +14,7 @@ import type { InformerObject } from '../../kube/informer.ts';
 import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath } from '../../kube/resources.ts';
 import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
+import { OwnWrites } from './own-writes.ts';
 import type { ChildObject, ClusterReader, ClusterWriter, SecretObject } from './reconciler.ts';
 
 export type CachedObject = InformerObject & ChildObject;
@@ -34,11 +35,36 @@ export interface KubeClusterOptions {
   reads: Counter<'kind'>;
 }
 
+const childKey = (kind: string, namespace: string | undefined, name: string | undefined) =>
+  `${kind}/${namespace ?? ''}/${name ?? ''}`;
+
 export class KubeCluster implements ClusterReader, ClusterWriter {
   readonly #o: KubeClusterOptions;
+  /** Children applied that their informer has not delivered yet (see own-writes.ts). */
+  readonly #ownWrites = new OwnWrites<CachedObject>();
 
   constructor(options: KubeClusterOptions) {
     this.#o = options;
+  }
+
+  /** Feed of the children's informer events, so reads stop preferring our writes once seen. */
+  observedChild(kind: ChildKind, obj: CachedObject): void {
+    this.#ownWrites.observed(childKey(kind, obj.metadata.namespace, obj.metadata.name), obj);
+  }
+
+  /** Whether this version of a child is the one our last apply stored. */
+  isOwnVersion(
+    kind: ChildKind,
+    namespace: string | undefined,
+    name: string | undefined,
+    rv: string | undefined,
+  ): boolean {
+    return this.#ownWrites.isOwnVersion(childKey(kind, namespace, name), rv);
+  }
+
+  /** Children written but not yet seen through their informers. */
+  get unobservedWrites(): number {
+    return this.#ownWrites.size;
   }
 
   async getBridge(namespace: string, name: string): Promise<CatchpointBridge | undefined> {
@@ -58,17 +84,27 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
   }
 
   async getChild(kind: ChildKind, namespace: string, name: string): Promise<ChildObject | undefined> {
-    return this.#o.children.get(kind)?.get(namespace, name);
+    return this.#ownWrites.read(
+      childKey(kind, namespace, name),
+      this.#o.children.get(kind)?.get(namespace, name),
+    );
   }
 
   async apply(manifest: Manifest): Promise<void> {
     this.#o.writes.inc({ verb: 'apply', kind: manifest.kind });
-    await applyObject(this.#o.kc, manifest, { fieldManager: FIELD_MANAGER, force: true });
+    const stored = await applyObject<CachedObject>(this.#o.kc, manifest, {
+      fieldManager: FIELD_MANAGER,
+      force: true,
+    });
+    const { namespace, name } = manifest.metadata;
+    if (CHILD_KINDS.some((k) => k.kind === manifest.kind))
+      this.#ownWrites.wrote(childKey(manifest.kind, namespace, name), stored);
   }
 
   async remove(kind: ChildKind, namespace: string, name: string): Promise<void> {
     const info = CHILD_KINDS.find((k) => k.kind === kind)!;
     this.#o.writes.inc({ verb: 'delete', kind });
+    this.#ownWrites.forget(childKey(kind, namespace, name));
     try {
       await kubeRequest(this.#o.kc, {
         method: 'DELETE',

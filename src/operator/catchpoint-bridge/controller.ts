@@ -45,10 +45,13 @@ export class CatchpointBridgeController {
   readonly #o: ControllerOptions;
   readonly #queue = new WorkQueue();
   readonly #force = new Set<string>();
+  /** CR key → children whose update changed more than status, to tell ours from others'. */
+  readonly #changes = new Map<string, Array<{ kind: ChildKind; name: string; rv: string | undefined }>>();
   readonly #informers: Array<Informer<InformerObject>> = [];
   readonly #bridges: Informer<BridgeObject>[] = [];
   readonly #children = new Map<ChildKind, ObjectCache<CachedObject>>();
   readonly #reconciler: CatchpointBridgeReconciler;
+  readonly #cluster: KubeCluster;
   #workers: Promise<void> | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
 
@@ -94,9 +97,23 @@ export class CatchpointBridgeController {
         ),
       );
       for (const inf of perScope) {
-        inf.on('add', (obj: CachedObject) => this.#enqueueOwner(obj, false));
-        inf.on('update', (obj: CachedObject) => this.#enqueueOwner(obj, true));
-        inf.on('delete', (obj: CachedObject) => this.#enqueueOwner(obj, true));
+        inf.on('add', (obj: CachedObject) => {
+          this.#cluster.observedChild(child.kind, obj);
+          this.#enqueueOwner(obj, false);
+        });
+        // A child somebody else changed is re-applied whole (force), since its input hash cannot
+        // tell. Whether the change was our own apply coming back is decided when the CR is
+        // reconciled: the watch event may arrive before the apply's answer has been recorded.
+        // A status-only change (pods coming up) only needs the CR's status looked at.
+        inf.on('update', (obj: CachedObject, old: CachedObject) => {
+          this.#cluster.observedChild(child.kind, obj);
+          if (childDrifted(old, obj)) this.#noteChange(child.kind, obj);
+          this.#enqueueOwner(obj, false);
+        });
+        inf.on('delete', (obj: CachedObject) => {
+          this.#cluster.observedChild(child.kind, obj);
+          this.#enqueueOwner(obj, true);
+        });
       }
       this.#children.set(child.kind, mergeScopes(perScope));
     }
@@ -122,6 +139,7 @@ export class CatchpointBridgeController {
       writes: options.metrics.apiWrites,
       reads: options.metrics.apiReads,
     });
+    this.#cluster = cluster;
     this.#reconciler = new CatchpointBridgeReconciler({
       reader: cluster,
       writer: cluster,
@@ -156,7 +174,7 @@ export class CatchpointBridgeController {
       this.#o.workers ?? 4,
       async (key) => {
         const [namespace, name] = key.split('/') as [string, string];
-        const force = this.#force.delete(key);
+        const force = this.#force.delete(key) || this.#changedBySomebodyElse(key);
         const end = metrics.reconcileTime.startTimer({ controller: CONTROLLER_NAME });
         try {
           const result = await this.#reconciler.reconcile({ namespace, name }, { force });
@@ -213,12 +231,27 @@ export class CatchpointBridgeController {
   }
 
   #enqueueOwner(obj: CachedObject, force: boolean): void {
-    const refs = (obj.metadata as { ownerReferences?: OwnerRef[] }).ownerReferences ?? [];
-    const owner = refs.find(
-      (r) => r.controller === true && r.kind === KIND && r.apiVersion?.startsWith(`${API_GROUP}/`),
-    );
-    if (owner?.name === undefined) return;
-    this.#enqueue({ metadata: { namespace: obj.metadata.namespace, name: owner.name } }, force);
+    const owner = ownerName(obj);
+    if (owner === undefined) return;
+    this.#enqueue({ metadata: { namespace: obj.metadata.namespace, name: owner } }, force);
+  }
+
+  #noteChange(kind: ChildKind, obj: CachedObject): void {
+    const owner = ownerName(obj);
+    if (owner === undefined) return;
+    const key = `${obj.metadata.namespace}/${owner}`;
+    const list = this.#changes.get(key) ?? [];
+    list.push({ kind, name: obj.metadata.name ?? '', rv: obj.metadata.resourceVersion });
+    this.#changes.set(key, list);
+  }
+
+  /** Whether a noted change to one of the CR's children was not our own apply. */
+  #changedBySomebodyElse(key: string): boolean {
+    const changes = this.#changes.get(key);
+    if (changes === undefined) return false;
+    this.#changes.delete(key);
+    const namespace = key.slice(0, key.indexOf('/'));
+    return changes.some((c) => !this.#cluster.isOwnVersion(c.kind, namespace, c.name, c.rv));
   }
 
   #enqueueReferencing(namespace: string, secret: string): void {
@@ -233,6 +266,40 @@ export class CatchpointBridgeController {
       if (names.includes(secret)) this.#enqueue(cr);
     }
   }
+}
+
+function ownerName(obj: CachedObject): string | undefined {
+  const refs = (obj.metadata as { ownerReferences?: OwnerRef[] }).ownerReferences ?? [];
+  return refs.find(
+    (r) => r.controller === true && r.kind === KIND && r.apiVersion?.startsWith(`${API_GROUP}/`),
+  )?.name;
+}
+
+/**
+ * Whether an update changed what the operator owns, not just status: spec (generation, where the
+ * kind has one) or labels — or, for kinds without a generation (ServiceAccount, Role,
+ * RoleBinding, Service), anything but status and bookkeeping. Annotations are left out: other
+ * controllers add their own (the Deployment controller's revision), and a changed input-hash
+ * annotation already makes the next pass re-apply.
+ */
+export function childDrifted(old: CachedObject, current: CachedObject): boolean {
+  const a = old.metadata as { generation?: number; labels?: unknown };
+  const b = current.metadata as typeof a;
+  if (JSON.stringify(a.labels) !== JSON.stringify(b.labels)) return true;
+  if (a.generation !== undefined || b.generation !== undefined) return a.generation !== b.generation;
+  return JSON.stringify(withoutBookkeeping(old)) !== JSON.stringify(withoutBookkeeping(current));
+}
+
+function withoutBookkeeping(obj: CachedObject): Record<string, unknown> {
+  const {
+    status: _status,
+    metadata,
+    ...rest
+  } = obj as unknown as Record<string, unknown> & {
+    metadata: Record<string, unknown>;
+  };
+  const { resourceVersion: _rv, managedFields: _mf, annotations: _an, ...meta } = metadata;
+  return { ...rest, metadata: meta };
 }
 
 /** One read view over per-namespace informers of the same kind. */
