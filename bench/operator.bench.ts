@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readState } from '../scripts/control-plane/control-plane.ts';
 import { validateCatchpointBridge } from '../src/api/validate.ts';
 import { applyObject } from '../src/kube/apply.ts';
 import { kubeRequest, kubeStream } from '../src/kube/request.ts';
@@ -33,6 +34,7 @@ import {
 import { installOperatorRbac } from '../test/harness/operator.ts';
 import { runPushStream } from '../test/harness/push-stream.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../test/harness/victoria-metrics.ts';
+import { CpuMeter } from './lib/proc.ts';
 
 export interface OperatorBenchResult {
   crs: number;
@@ -53,6 +55,8 @@ export interface OperatorBenchResult {
   /** Renamed credentials Secret → the Role names it. */
   editToRoleMs: number;
   liveEdit: LiveEditResult;
+  /** Cores each process used on average (1.00 = one core; the machine's total is its core count). */
+  cores: { baseline: Record<string, number>; operator: Record<string, number> };
 }
 
 export interface LiveEditResult {
@@ -198,7 +202,10 @@ async function crsWithCondition(
  * The baseline: what the operator would apply for each CR, applied directly (no owner reference:
  * there is no CR), WORKERS at a time, then the wait for every Deployment to be Available.
  */
-async function runBaseline(plane: ControlPlane, count: number): Promise<number> {
+async function runBaseline(
+  plane: ControlPlane,
+  count: number,
+): Promise<{ ms: number; cores: Record<string, number> }> {
   const namespaces = await namespacesWithSecrets(plane, 'bench-base', count);
   const manifests = Array.from({ length: count }, (_, i) => {
     const ns = namespaces[i % namespaces.length]!;
@@ -215,15 +222,35 @@ async function runBaseline(plane: ControlPlane, count: number): Promise<number> 
       metadata: { ...m.metadata, ownerReferences: [] },
     }));
   });
+  const cpu = new CpuMeter(planePids(plane));
   const started = performance.now();
   await pool(manifests, WORKERS, async (children) => {
     for (const m of children)
       await applyObject(plane.kubeConfig, m as never, { fieldManager: 'bench-baseline' });
   });
-  return until('baseline Deployments Available', started, count, () =>
+  const ms = await until('baseline Deployments Available', started, count, () =>
     availableDeployments(plane.kubeConfig, namespaces),
   );
+  return { ms, cores: cpu.read() };
 }
+
+/** The plane's processes by name, and this one (the baseline's client, the CR poster). */
+function planePids(plane: ControlPlane, extra: Record<string, number> = {}): Record<string, number> {
+  const names = ['kube-controller-manager', 'kube-scheduler', 'kwok'];
+  const workloads = readState(plane.stateDir)?.pids.workloads ?? [];
+  return {
+    'kube-apiserver': plane.pids.apiserver,
+    etcd: plane.pids.etcd,
+    ...Object.fromEntries(workloads.map((pid, i) => [names[i] ?? `workload-${i}`, pid])),
+    bench: process.pid,
+    ...extra,
+  };
+}
+
+const coresLine = (cores: Record<string, number>) =>
+  Object.entries(cores)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
 
 interface OperatorProcess {
   pid: number;
@@ -416,9 +443,10 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
   let operator: OperatorProcess | undefined;
   try {
     log(`  control plane with kube-controller-manager, kube-scheduler, kwok (${nodes} fake nodes)`);
-    const baselineAvailableMs = await runBaseline(plane, count);
+    const baseline = await runBaseline(plane, count);
+    const baselineAvailableMs = baseline.ms;
     log(
-      `  baseline: ${count} CRs' children applied directly, all Deployments Available in ${Math.round(baselineAvailableMs)} ms`,
+      `  baseline: ${count} CRs' children applied directly, all Deployments Available in ${Math.round(baselineAvailableMs)} ms; cores: ${coresLine(baseline.cores)}`,
     );
 
     operator = await startOperatorProcess(plane, options.cli);
@@ -435,6 +463,7 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMB(op.pid));
     }, 200);
+    const cpu = new CpuMeter(planePids(plane, { operator: op.pid }));
     const started = performance.now();
     await pool(crs, 32, async ({ ns, name }) => {
       await kubeRequest(admin, {
@@ -451,6 +480,8 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
       crsWithCondition(admin, namespaces, 'Ready'),
     );
     clearInterval(sampler);
+    const operatorCores = cpu.read();
+    log(`  cores during that: ${coresLine(operatorCores)}`);
     log(
       `  all Reconciled in ${Math.round(reconciledAllMs)} ms, all Ready in ${Math.round(readyAllMs)} ms; operator warnings: ${operator.warnings.length}${operator.warnings[0] ? `, e.g. ${operator.warnings[0].slice(0, 300)}` : ''}`,
     );
@@ -481,6 +512,7 @@ export async function runOperatorBench(options: OperatorBenchOptions): Promise<O
       rssPeakMB: peak,
       editToRoleMs,
       liveEdit,
+      cores: { baseline: baseline.cores, operator: operatorCores },
     };
   } finally {
     operator?.stop();
