@@ -110,7 +110,11 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
     void exited.then(({ code }) =>
       reject(new Error(`bridge exited with ${code} before listening:\n${logs.join('\n')}`)),
     );
-    setTimeout(() => reject(new Error(`bridge did not start in 20 s:\n${logs.join('\n')}`)), 20_000).unref();
+    setTimeout(() => {
+      // Nobody gets a handle on a bridge that never listened: it must not outlive the failure.
+      child.kill('SIGKILL');
+      reject(new Error(`bridge did not start in 20 s:\n${logs.join('\n')}`));
+    }, 20_000).unref();
   });
   exited = exited.then((r) => r);
   return {

@@ -15,7 +15,7 @@ import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath } from '../../kube/resources.ts';
 import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
 import { OwnWrites } from './own-writes.ts';
-import type { ChildObject, ClusterReader, ClusterWriter, SecretObject } from './reconciler.ts';
+import type { ChildObject, ClusterReader, ClusterWriter } from './reconciler.ts';
 
 export type CachedObject = InformerObject & ChildObject;
 
@@ -28,6 +28,8 @@ export interface ObjectCache<T> {
 export interface KubeClusterOptions {
   kc: KubeConfig;
   bridges: ObjectCache<CatchpointBridge & InformerObject>;
+  /** Secrets' metadata (a metadata-only informer): their resourceVersions, never their data. */
+  secretsMetadata: ObjectCache<InformerObject>;
   children: ReadonlyMap<ChildKind, ObjectCache<CachedObject>>;
   /** catchpoint_operator_api_writes_total{verb, kind} */
   writes: Counter<'verb' | 'kind'>;
@@ -42,6 +44,8 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
   readonly #o: KubeClusterOptions;
   /** Children applied that their informer has not delivered yet (see own-writes.ts). */
   readonly #ownWrites = new OwnWrites<CachedObject>();
+  /** Secret → the key names it held at a resourceVersion (names only, see getSecretKeys). */
+  readonly #secretKeys = new Map<string, { rv: string; keys: ReadonlySet<string> }>();
 
   constructor(options: KubeClusterOptions) {
     this.#o = options;
@@ -71,16 +75,31 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     return this.#o.bridges.get(namespace, name);
   }
 
-  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+  /**
+   * Key names come from a GET of the Secret, remembered with its resourceVersion: while the
+   * metadata informer shows that same version, the names still hold and no request is sent
+   * (without this every reconcile read every referenced Secret). Values are never kept.
+   */
+  async getSecretKeys(namespace: string, name: string): Promise<ReadonlySet<string> | undefined> {
+    const key = `${namespace}/${name}`;
+    const rv = this.#o.secretsMetadata.get(namespace, name)?.metadata.resourceVersion;
+    const known = this.#secretKeys.get(key);
+    if (rv !== undefined && known?.rv === rv) return known.keys;
     this.#o.reads.inc({ kind: 'Secret' });
+    let secret: { metadata?: { resourceVersion?: string }; data?: Record<string, string> };
     try {
-      return await kubeRequest<SecretObject>(this.#o.kc, {
-        path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
-      });
+      secret = await kubeRequest(this.#o.kc, { path: `/api/v1/namespaces/${namespace}/secrets/${name}` });
     } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
+      if (!isNotFound(err)) throw err;
+      this.#secretKeys.delete(key);
+      return undefined;
     }
+    const data = secret.data ?? {};
+    const keys = new Set(Object.keys(data).filter((k) => data[k] !== ''));
+    const fetched = secret.metadata?.resourceVersion;
+    if (fetched === undefined) this.#secretKeys.delete(key);
+    else this.#secretKeys.set(key, { rv: fetched, keys });
+    return keys;
   }
 
   async getChild(kind: ChildKind, namespace: string, name: string): Promise<ChildObject | undefined> {

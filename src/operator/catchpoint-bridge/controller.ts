@@ -118,6 +118,7 @@ export class CatchpointBridgeController {
       this.#children.set(child.kind, mergeScopes(perScope));
     }
 
+    const secretInformers: Array<Informer<InformerObject>> = [];
     for (const ns of scopes) {
       const secrets = informer<InformerObject>(
         resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace: ns }),
@@ -130,11 +131,13 @@ export class CatchpointBridgeController {
       secrets.on('add', onSecret);
       secrets.on('update', onSecret);
       secrets.on('delete', onSecret);
+      secretInformers.push(secrets);
     }
 
     const cluster = new KubeCluster({
       kc: options.kc,
       bridges: mergeScopes(this.#bridges),
+      secretsMetadata: mergeScopes(secretInformers),
       children: this.#children,
       writes: options.metrics.apiWrites,
       reads: options.metrics.apiReads,

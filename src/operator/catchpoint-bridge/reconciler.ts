@@ -33,14 +33,11 @@ export interface ChildObject {
   status?: { replicas?: number; readyReplicas?: number; availableReplicas?: number };
 }
 
-export interface SecretObject {
-  data?: Record<string, string>;
-}
-
 /** Reads of cluster state; children come from informer caches in the operator. */
 export interface ClusterReader {
   getBridge(namespace: string, name: string): Promise<CatchpointBridge | undefined>;
-  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /** Names of the Secret's keys that hold a value, or undefined when there is no such Secret. */
+  getSecretKeys(namespace: string, name: string): Promise<ReadonlySet<string> | undefined>;
   getChild(kind: ChildKind, namespace: string, name: string): Promise<ChildObject | undefined>;
 }
 
@@ -181,12 +178,12 @@ export class CatchpointBridgeReconciler {
 
   async #checkSecrets(cr: CatchpointBridge, names: string[]): Promise<ConditionInput> {
     const namespace = cr.metadata.namespace ?? 'default';
-    const data = new Map<string, Record<string, string>>();
+    const keys = new Map<string, ReadonlySet<string>>();
     const absent: string[] = [];
     for (const name of names) {
-      const secret = await this.#deps.reader.getSecret(namespace, name);
-      if (secret === undefined) absent.push(name);
-      else data.set(name, secret.data ?? {});
+      const present = await this.#deps.reader.getSecretKeys(namespace, name);
+      if (present === undefined) absent.push(name);
+      else keys.set(name, present);
     }
     if (absent.length > 0) {
       return {
@@ -197,8 +194,8 @@ export class CatchpointBridgeReconciler {
       };
     }
     try {
-      // Only presence is checked: values are never decoded into the operator's memory for long.
-      resolveSecrets('', 0, cr.spec, (secret, key) => (data.get(secret)?.[key] ? 'present' : undefined));
+      // Only presence is checked: the reader hands over key names, never values.
+      resolveSecrets('', 0, cr.spec, (secret, key) => (keys.get(secret)?.has(key) ? 'present' : undefined));
     } catch (err) {
       if (!(err instanceof MissingSecretError)) throw err;
       return {

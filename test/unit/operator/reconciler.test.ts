@@ -25,9 +25,9 @@ class MemoryCluster implements ClusterReader, ClusterWriter {
   async getBridge(ns: string, name: string) {
     return structuredClone(this.bridges.get(`${ns}/${name}`));
   }
-  async getSecret(ns: string, name: string) {
+  async getSecretKeys(ns: string, name: string) {
     const data = this.secrets.get(`${ns}/${name}`);
-    return data === undefined ? undefined : { data };
+    return data === undefined ? undefined : new Set(Object.keys(data).filter((k) => data[k] !== ''));
   }
   async getChild(kind: ChildKind, ns: string, name: string) {
     return this.children.get(`${kind}/${ns}/${name}`);
