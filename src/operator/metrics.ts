@@ -91,7 +91,7 @@ export function createOperatorMetrics(withProcessMetrics = true): OperatorMetric
     }),
     apiReads: new Counter({
       name: 'catchpoint_operator_api_reads_total',
-      help: 'Reads the operator sent to the API server outside its watches (Secrets are fetched, never cached), by kind.',
+      help: 'Reads the operator sent to the API server outside its watches (a Secret is fetched for its key names, again only when its resourceVersion changes), by kind.',
       labelNames: ['kind'],
       registers,
     }),

@@ -1,6 +1,7 @@
 /**
  * The reconciler's reads and writes against the API server: reads from informer caches (Secrets
- * excepted: their data is never cached, a referenced one is fetched when needed), writes by
+ * excepted: their data is never cached; a referenced one is fetched for its key names, which are
+ * kept per resourceVersion), writes by
  * server-side apply with the operator's one field manager. Every write is counted, so tests and
  * benchmarks can tell how many requests a reconcile costs.
  */
