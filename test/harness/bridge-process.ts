@@ -92,6 +92,7 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  let startTimer: NodeJS.Timeout | undefined;
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = '';
     const onData = (chunk: Buffer) => {
@@ -110,12 +111,13 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
     void exited.then(({ code }) =>
       reject(new Error(`bridge exited with ${code} before listening:\n${logs.join('\n')}`)),
     );
-    setTimeout(() => {
+    startTimer = setTimeout(() => {
       // Nobody gets a handle on a bridge that never listened: it must not outlive the failure.
       child.kill('SIGKILL');
       reject(new Error(`bridge did not start in 20 s:\n${logs.join('\n')}`));
-    }, 20_000).unref();
-  });
+    }, 20_000);
+    startTimer.unref();
+  }).finally(() => clearTimeout(startTimer));
   exited = exited.then((r) => r);
   return {
     url,
