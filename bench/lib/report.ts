@@ -218,7 +218,7 @@ function operatorRows(o: OperatorBenchResult): Row[] {
     },
     {
       figure: 'Operator: API requests per CR (writes + Secret reads), reconciles per CR',
-      ours: `${per(o.writesPerCr)} writes + ${per(o.readsPerCr)} reads, ${per(o.reconcilesPerCr)} reconciles`,
+      ours: `${per(o.writesPerCr)} writes + ${o.readsPerCr.toFixed(2)} Secret reads, ${per(o.reconcilesPerCr)} reconciles`,
       baseline: '–',
       ratio: '–',
       target: '–',
