@@ -31,7 +31,7 @@ import {
   type FakeCatchpoint,
   startFakeCatchpoint,
 } from '../test/harness/fake-catchpoint.ts';
-import { installOperatorRbac } from '../test/harness/operator.ts';
+import { installOperatorRbac, writeSecret } from '../test/harness/operator.ts';
 import { runPushStream } from '../test/harness/push-stream.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../test/harness/victoria-metrics.ts';
 import { CpuMeter } from './lib/proc.ts';
@@ -155,16 +155,8 @@ async function namespacesWithSecrets(plane: ControlPlane, prefix: string, count:
     ),
   );
   for (const ns of namespaces) {
-    for (const [name, data] of [
-      ['cp', { apiKey: 'k' }],
-      ['push', { token: 't' }],
-    ] as const) {
-      await applyObject(
-        plane.kubeConfig,
-        { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData: data } as never,
-        { fieldManager: 'bench' },
-      );
-    }
+    await writeSecret(plane.kubeConfig, ns, 'cp', { apiKey: 'k' });
+    await writeSecret(plane.kubeConfig, ns, 'push', { token: 't' });
   }
   return namespaces;
 }
@@ -288,16 +280,7 @@ async function startOperatorProcess(plane: ControlPlane, cli: string): Promise<O
 
 /** The Role follows a renamed credentials Secret. */
 async function editToRole(kc: KubeConfig, ns: string, name: string): Promise<number> {
-  await applyObject(
-    kc,
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cp2', namespace: ns },
-      stringData: { apiKey: 'k' },
-    } as never,
-    { fieldManager: 'bench' },
-  );
+  await writeSecret(kc, ns, 'cp2', { apiKey: 'k' });
   const editAt = performance.now();
   await kubeRequest(kc, {
     method: 'PATCH',
@@ -352,16 +335,8 @@ async function runLiveEdit(plane: ControlPlane, options: OperatorBenchOptions): 
   const kc = plane.kubeConfig;
   const ns = await plane.createNamespace('bench-edit');
   const token = 'bench-live-edit-token-0123456789abcdef0123456789';
-  for (const [name, data] of [
-    ['cp', { apiKey: FAKE_V2_API_KEY }],
-    ['push', { token }],
-  ] as const) {
-    await applyObject(
-      kc,
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData: data } as never,
-      { fieldManager: 'bench' },
-    );
-  }
+  await writeSecret(kc, ns, 'cp', { apiKey: FAKE_V2_API_KEY });
+  await writeSecret(kc, ns, 'push', { token });
   const spec = (dimensions: string[]) => ({
     catchpoint: { api: 'v2', baseURL: catchpoint.url, credentialsSecretRef: { name: 'cp' } },
     push: { tokenSecretRef: { name: 'push' } },
