@@ -18,6 +18,7 @@ const USAGE = `usage: catchpoint-bridge <command> [options]
 commands:
   bridge     run a bridge: --config FILE [--secrets-dir DIR] | --resource NAMESPACE/NAME
              [--listen HOST:PORT] [--spool-dir DIR] [--drain SECONDS] [--handoff-url PEER_URL]
+             [--shutdown-delay SECONDS]
   operator   run the operator: --image IMAGE [--watch-namespaces a,b] [--leader-elect true|false]
              [--lease-namespace NS] [--listen-metrics HOST:PORT] [--workers N]
   replay     POST recorded pushes to a bridge: --file PUSHES.ndjson --url URL [--rate PER_SECOND]
@@ -44,6 +45,7 @@ async function bridgeCommand(args: string[]): Promise<void> {
       'spool-dir': { type: 'string', default: '.spool' },
       drain: { type: 'string', default: '20' },
       'handoff-url': { type: 'string' },
+      'shutdown-delay': { type: 'string', default: '0' },
     },
   });
   if ((values.config === undefined) === (values.resource === undefined)) {
@@ -57,6 +59,7 @@ async function bridgeCommand(args: string[]): Promise<void> {
     spoolDir: values['spool-dir'],
     logger,
     drainMs: Number(values.drain) * 1000,
+    shutdownDelayMs: Number(values['shutdown-delay']) * 1000,
     ...(values['handoff-url'] ? { handoffUrl: values['handoff-url'] } : {}),
   };
   if (values.config !== undefined) {

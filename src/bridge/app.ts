@@ -23,6 +23,13 @@ const HARD_BODY_LIMIT = 16 << 20;
 /** Holds the bridge once its first config is loaded; until then the app only answers probes. */
 export interface BridgeRef {
   current: Bridge | undefined;
+  /**
+   * Shutdown phases (server.ts): `terminating` takes the bridge out of its Service (/readyz 503)
+   * while pushes are still taken; `closing` refuses every request but /healthz with 503 and
+   * Retry-After (and Connection: close), so a client retries on a replica that stays.
+   */
+  terminating?: boolean;
+  closing?: boolean;
 }
 
 export interface AppOptions {
@@ -41,6 +48,12 @@ const NOT_CONFIGURED: AcceptResult = {
  * The server's options and body parser, shared with the benchmark's no-op baseline
  * (bench/noop-server.ts), so that the two differ only in what the push handler does.
  */
+const SHUTTING_DOWN: AcceptResult = {
+  status: 503,
+  outcome: 'refused_shutting_down',
+  reason: 'shutting down; retry (another replica takes pushes)',
+};
+
 export function createHttpServer(logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -51,7 +64,9 @@ export function createHttpServer(logger: Logger): FastifyInstance {
     childLoggerFactory: (parent) => parent,
     bodyLimit: HARD_BODY_LIMIT,
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // While closing, requests on kept-alive connections reach the onRequest hook of buildApp,
+    // which answers 503 with Retry-After (fastify's own 503 has none).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   app.removeAllContentTypeParsers();
@@ -63,6 +78,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const { logger } = options;
   const ref: BridgeRef = 'current' in options.bridge ? options.bridge : { current: options.bridge };
   const app = createHttpServer(logger);
+
+  app.addHook('onRequest', async (req, res) => {
+    if (ref.closing === true && req.url !== '/healthz') return reply(res, SHUTTING_DOWN);
+  });
 
   const reply = (res: FastifyReply, result: AcceptResult) => {
     if (result.status === 503) res.header('retry-after', '30');
@@ -113,9 +132,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.get('/healthz', (_req, res) => res.send({ ok: true }));
-  app.get('/readyz', (_req, res) =>
-    ref.current?.ready ? res.send({ ok: true }) : res.code(503).send({ ok: false, reason: 'not ready' }),
-  );
+  app.get('/readyz', (_req, res) => {
+    if (ref.terminating === true) return res.code(503).send({ ok: false, reason: 'shutting down' });
+    return ref.current?.ready
+      ? res.send({ ok: true })
+      : res.code(503).send({ ok: false, reason: 'not ready' });
+  });
   app.get('/metrics', async (_req, res) => {
     const registry = ref.current?.metrics.registry;
     if (registry === undefined) return res.code(503).send('# the bridge has no valid config yet\n');

@@ -17,6 +17,12 @@ export interface ServeOptions {
   drainMs: number;
   /** A peer bridge (in a cluster: the bridge Service) to hand undelivered points to on shutdown. */
   handoffUrl?: string;
+  /**
+   * On shutdown, time spent out of the Service's endpoints (/readyz 503) while still taking
+   * pushes, before the listener closes: a pod's deletion reaches kube-proxy and the pod at the
+   * same time, and connections routed to it meanwhile would otherwise be refused. Default 0.
+   */
+  shutdownDelayMs?: number;
 }
 
 export interface RunningBridge {
@@ -69,7 +75,16 @@ export async function serveBridge(options: ServeOptions): Promise<RunningBridge>
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      ref.terminating = true;
+      if ((options.shutdownDelayMs ?? 0) > 0) {
+        logger.info(
+          { delayMs: options.shutdownDelayMs },
+          'shutting down: out of the Service, still taking pushes',
+        );
+        await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
+      }
       logger.info('shutting down: no new pushes, delivering what the spool holds');
+      ref.closing = true;
       await app.close();
       await options.source.stop();
       await bridge.close(options.drainMs, options.handoffUrl);

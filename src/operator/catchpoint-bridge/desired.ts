@@ -175,7 +175,8 @@ export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manife
       spec: {
         serviceAccountName: childName(cr),
         automountServiceAccountToken: true,
-        // Time to deliver what the spool holds before the pod (and its emptyDir) goes.
+        // Time to deliver what the spool holds before the pod (and its emptyDir) goes:
+        // 5 s shutdown delay + 40 s drain + 10 s handoff, with room to spare.
         terminationGracePeriodSeconds: 60,
         securityContext: {
           runAsNonRoot: true,
@@ -207,6 +208,10 @@ export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manife
               SPOOL_MOUNT,
               // Deliver for up to 40 s on shutdown, then hand what is left to another replica
               // through the Service: the emptyDir spool goes with the pod.
+              // First 5 s out of the Service's endpoints while still taking pushes (kube-proxy
+              // learns of the deletion when the pod does), then 503 with Retry-After.
+              '--shutdown-delay',
+              '5',
               '--drain',
               '40',
               '--handoff-url',

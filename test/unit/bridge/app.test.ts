@@ -149,3 +149,28 @@ test('POST /internal/handoff: a peer with the token hands over valid points; any
   assert.equal(ok.json().datapoints, 2);
   assert.ok(bridge.spoolBytes > 0);
 });
+
+test('shutdown: out of the Service while pushes are still taken, then 503 with Retry-After', async () => {
+  const { bridge, logLines } = await setup();
+  const logger = createLogger({ level: 'silent' }, { write: (l: string) => void logLines.push(l) });
+  const ref: { current: Bridge; terminating?: boolean; closing?: boolean } = { current: bridge };
+  const app = buildApp({ bridge: ref, logger });
+  after(() => app.close());
+  const push = (testId: number) =>
+    app.inject({
+      method: 'POST',
+      url: `/push/${TOKEN}`,
+      payload: JSON.stringify({ ...JSON.parse(sample.toString()), TestId: testId }),
+    });
+
+  ref.terminating = true;
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+  assert.equal((await push(1)).statusCode, 200, 'still taken while the endpoints catch up');
+
+  ref.closing = true;
+  const refused = await push(2);
+  assert.equal(refused.statusCode, 503);
+  assert.ok(Number(refused.headers['retry-after']) > 0, 'Retry-After');
+  assert.equal(refused.json().ok, false);
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'alive meanwhile');
+});
