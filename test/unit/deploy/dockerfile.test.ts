@@ -1,12 +1,22 @@
 // deploy/Dockerfile cannot be built here (no Docker engine), so what can be checked by reading it
 // is: everything it copies from the build context exists and gets past .dockerignore, the
 // entrypoint is the package's bin, it runs as the numeric UID the chart and the operator expect,
-// and every stage uses the Node major package.json asks for.
+// every stage uses the Node major package.json asks for, and its final stage configures the image
+// as scripts/image/spec.ts does (what `npm run image` builds without Docker).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import {
+  APP_ENV,
+  IMAGE_CMD,
+  IMAGE_ENTRYPOINT,
+  IMAGE_USER,
+  IMAGE_WORKDIR,
+  imageRuntimeConfig,
+  STATIC_LABELS,
+} from '../../../scripts/image/spec.ts';
 import { BRIDGE_UID } from '../../../src/operator/catchpoint-bridge/desired.ts';
 import { RUNTIME_NODE_FLAGS } from '../../../src/shared/node-flags.ts';
 
@@ -88,4 +98,40 @@ test("every stage uses the Node major of package.json's engines; the runtime get
     new RegExp(`^gcr\\.io/distroless/nodejs${major}-debian12:nonroot(@sha256:[a-f0-9]{64})?$`),
   );
   assert.ok(instructions.some((l) => l.includes('npm ci --omit=dev')));
+});
+
+/** `K=V` and `K="V w/ spaces"` pairs, as ENV and LABEL take them. */
+function keyValues(text: string): [string, string][] {
+  return [...text.matchAll(/([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S+)/g)].map(([, key, value]) => [
+    key ?? '',
+    value?.startsWith('"') ? (JSON.parse(value) as string) : (value ?? ''),
+  ]);
+}
+
+test("the final stage configures the image as scripts/image/spec.ts does (npm run image's config)", () => {
+  const final = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM ')) + 1);
+  const args = (keyword: string) =>
+    final.filter((l) => l.startsWith(`${keyword} `)).map((l) => l.slice(keyword.length).trim());
+  assert.deepEqual(args('USER'), [IMAGE_USER]);
+  assert.deepEqual(
+    args('ENTRYPOINT').map((a) => JSON.parse(a) as unknown),
+    [IMAGE_ENTRYPOINT],
+  );
+  assert.deepEqual(
+    args('CMD').map((a) => JSON.parse(a) as unknown),
+    [IMAGE_CMD],
+  );
+  assert.deepEqual(args('WORKDIR'), [IMAGE_WORKDIR]);
+  assert.deepEqual(
+    args('ENV').flatMap((a) => keyValues(a).map(([key, value]) => `${key}=${value}`)),
+    APP_ENV,
+    'the ENV the Dockerfile sets (its base image supplies PATH)',
+  );
+  assert.deepEqual(
+    args('EXPOSE')
+      .flatMap((a) => a.split(/\s+/))
+      .map((port) => (port.includes('/') ? port : `${port}/tcp`)),
+    Object.keys(imageRuntimeConfig({ version: '0', revision: '0' }).ExposedPorts),
+  );
+  assert.deepEqual(Object.fromEntries(args('LABEL').flatMap(keyValues)), STATIC_LABELS);
 });
