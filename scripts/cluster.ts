@@ -1,10 +1,15 @@
 // `npm run cluster:up` / `npm run cluster:down`: a local control plane (etcd + kube-apiserver) for
 // the demo and for manual poking, running in the background until `down`.
 //
-//   up    starts it (unless already up), installs crds/, writes .cluster/kubeconfig, exits 0 when ready
-//   down  stops the recorded processes and removes .cluster/kubeconfig and .cluster/control-plane/
+//   up         starts it (unless already up), installs crds/, writes .cluster/kubeconfig, exits 0 when ready
+//   up --node  also a real node (containerd, kubelet, kube-proxy, CoreDNS, the controllers and the
+//              scheduler) with the product's image (`npm run image`) loaded: needs root and cgroups
+//   down       stops the recorded processes, puts the host back (a node's network, mounts, cgroups,
+//              sysctls) and removes .cluster/kubeconfig and .cluster/control-plane/
 //
 // The process work is the same code the test harness uses (control-plane/control-plane.ts).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LocalControlPlane,
@@ -15,14 +20,25 @@ import {
   recordedPlaneReady,
   stopRecordedPlane,
 } from './control-plane/control-plane.ts';
+import { nodeUnsupportedReason } from './control-plane/node-host.ts';
 import { isRunning } from './control-plane/process-group.ts';
+import type { ImageSummary } from './image/build.ts';
 
 const CLUSTER_DIR = join(REPO_ROOT, '.cluster');
 const STATE_DIR = join(CLUSTER_DIR, 'control-plane');
 const KUBECONFIG = join(CLUSTER_DIR, 'kubeconfig');
 const CRD_DIR = join(REPO_ROOT, 'crds');
+/** The product's image as the node knows it (what a user's registry path would be). */
+const IMAGE_REPOSITORY = 'localhost/catchpoint-bridge';
 
-async function up(): Promise<number> {
+async function up(withNode: boolean): Promise<number> {
+  if (withNode) {
+    const reason = nodeUnsupportedReason();
+    if (reason !== undefined) {
+      console.error(`cannot run a node on this machine: ${reason}`);
+      return 1;
+    }
+  }
   const recorded = readState(STATE_DIR);
   if (recorded !== undefined) {
     switch (await classify(recorded)) {
@@ -41,16 +57,34 @@ async function up(): Promise<number> {
     }
   }
   const startedAt = Date.now();
+  const image = withNode ? buildImage() : undefined;
   const plane = await LocalControlPlane.start({
     stateDir: STATE_DIR,
     kubeconfigPath: KUBECONFIG,
     crdDir: CRD_DIR,
     removeStateDirOnStop: true,
+    ...(image ? { node: { images: [{ archive: image.archive, baseName: IMAGE_REPOSITORY }] } } : {}),
   });
   plane.detach();
   console.log(`control plane ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s.`);
   printUsage(readState(STATE_DIR) ?? fail('state.json vanished right after start'));
+  if (image) {
+    console.log('');
+    console.log(`  node:       ${IMAGE_REPOSITORY}:${image.version} loaded (${image.digest})`);
+    console.log(
+      `  helm install cpb charts/catchpoint-bridge -n catchpoint-bridge-system --create-namespace --set image.repository=${IMAGE_REPOSITORY} --set image.tag=${image.version}`,
+    );
+  }
   return 0;
+}
+
+/** `npm run image` (reproducible: a warm build only repacks), its progress on stderr. */
+function buildImage(): ImageSummary {
+  const built = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/image/build.ts')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (built.status !== 0) throw new Error('npm run image failed');
+  return JSON.parse(readFileSync(join(REPO_ROOT, '.image', 'image.json'), 'utf8')) as ImageSummary;
 }
 
 async function down(): Promise<number> {
@@ -83,7 +117,9 @@ function printUsage(state: PlaneState): void {
 async function classify(state: PlaneState): Promise<'up' | 'starting' | 'stale'> {
   // ownerPid is set only while an `up` is still starting the plane; detach() clears it on success.
   if (state.ownerPid !== null) return isRunning(state.ownerPid) ? 'starting' : 'stale';
-  const complete = livePids(state).length === 2 && (await recordedPlaneReady(state));
+  const live = livePids(state);
+  const running = [state.pids.etcd, state.pids.apiserver].every((pid) => pid !== null && live.includes(pid));
+  const complete = running && (await recordedPlaneReady(state));
   return complete ? 'up' : 'stale';
 }
 
@@ -94,11 +130,11 @@ function fail(message: string): never {
 async function main(command: string | undefined): Promise<number> {
   switch (command) {
     case 'up':
-      return up();
+      return up(process.argv.includes('--node'));
     case 'down':
       return down();
     default:
-      console.error('usage: node scripts/cluster.ts up|down');
+      console.error('usage: node scripts/cluster.ts up [--node] | down');
       return 2;
   }
 }

@@ -7,6 +7,11 @@ apt_packages=()
 command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)   # promtool checks the alert rules
+# A real node (scripts/control-plane/node.ts): runc, the CNI plugins, iptables for kube-proxy.
+[ -x /usr/sbin/runc ] || apt_packages+=(runc)
+[ -x /usr/lib/cni/bridge ] || apt_packages+=(containernetworking-plugins)
+command -v iptables >/dev/null || apt_packages+=(iptables)
+command -v conntrack >/dev/null || apt_packages+=(conntrack)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${apt_packages[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -30,5 +35,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 echo "[setup] node $(node_modules/.bin/node --version)"
 
-echo "[setup] control plane binaries, and the workload controllers the operator benchmark needs (built once from the Go module proxy, then cached)"
-bash scripts/control-plane/build.sh --workloads >/dev/null
+echo "[setup] control plane binaries, the workload controllers the operator benchmark needs, and a real node's (built once from the Go module proxy, then cached)"
+bash scripts/control-plane/build.sh --node >/dev/null

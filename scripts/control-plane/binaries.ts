@@ -11,14 +11,27 @@ const BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'control-plane', 'build.sh');
 const REQUIRED_BINARIES = ['etcd', 'kube-apiserver'] as const;
 /** And with workloads (see workloads.ts). */
 const WORKLOAD_BINARIES = ['kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+/** And for a real node (see node.ts). */
+const NODE_BINARIES = [
+  'kubelet',
+  'kube-proxy',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'coredns',
+  'pause',
+] as const;
 
-const resolved = new Map<boolean, Promise<string>>();
+/** What the plane runs besides etcd and kube-apiserver: nothing, kwok workloads, or a real node. */
+export type BinarySet = boolean | 'node';
+
+const resolved = new Map<BinarySet, Promise<string>>();
 
 /**
- * Resolves the bin directory once per process (and per `workloads`: whether the workload
- * controllers are needed too); a failure is not cached, so a later call retries.
+ * Resolves the bin directory once per process (and per set: whether the workload controllers,
+ * or a real node's binaries, are needed too); a failure is not cached, so a later call retries.
  */
-export function resolveBinDir(workloads = false): Promise<string> {
+export function resolveBinDir(workloads: BinarySet = false): Promise<string> {
   let dir = resolved.get(workloads);
   if (dir === undefined) {
     dir = locateBinDir(workloads).catch((err: unknown) => {
@@ -30,10 +43,14 @@ export function resolveBinDir(workloads = false): Promise<string> {
   return dir;
 }
 
-async function locateBinDir(workloads: boolean): Promise<string> {
+async function locateBinDir(workloads: BinarySet): Promise<string> {
   const fromEnv = process.env.CONTROL_PLANE_BIN;
   const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : await runBuildScript(workloads);
-  const names = workloads ? [...REQUIRED_BINARIES, ...WORKLOAD_BINARIES] : REQUIRED_BINARIES;
+  const names = [
+    ...REQUIRED_BINARIES,
+    ...(workloads ? WORKLOAD_BINARIES : []),
+    ...(workloads === 'node' ? NODE_BINARIES : []),
+  ];
   assertBinariesPresent(
     dir,
     names,
@@ -56,9 +73,10 @@ function assertBinariesPresent(dir: string, names: readonly string[], source: st
  * Runs build.sh; its progress goes to our stderr (a cold build takes minutes) and the last line of
  * its stdout is the bin directory.
  */
-function runBuildScript(workloads: boolean): Promise<string> {
+function runBuildScript(workloads: BinarySet): Promise<string> {
+  const flag = workloads === 'node' ? ['--node'] : workloads ? ['--workloads'] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [BUILD_SCRIPT, ...(workloads ? ['--workloads'] : [])], {
+    const child = spawn('bash', [BUILD_SCRIPT, ...flag], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';

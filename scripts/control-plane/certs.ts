@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { NODE_NETWORK } from './node-host.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -57,7 +58,9 @@ export async function generateCerts(dir: string): Promise<CertPaths> {
   ]);
   await Promise.all([
     issueCertificate(dir, 'apiserver', '/CN=kube-apiserver', [
-      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      // Loopback for host clients; the node's bridge address and the `kubernetes` Service's
+      // ClusterIP and names for pods on a real node (node-host.ts).
+      `subjectAltName=${SERVING_SANS.join(',')}`,
       'extendedKeyUsage=serverAuth',
       'keyUsage=critical,digitalSignature,keyEncipherment',
     ]),
@@ -80,6 +83,18 @@ export async function readAdminCredentials(paths: CertPaths): Promise<AdminCrede
   ]);
   return { caPem, certPem, keyPem };
 }
+
+const SERVING_SANS = [
+  'IP:127.0.0.1',
+  'IP:::1',
+  'DNS:localhost',
+  `IP:${NODE_NETWORK.nodeIp}`,
+  `IP:${NODE_NETWORK.kubernetesServiceIp}`,
+  'DNS:kubernetes',
+  'DNS:kubernetes.default',
+  'DNS:kubernetes.default.svc',
+  `DNS:kubernetes.default.svc.${NODE_NETWORK.clusterDomain}`,
+];
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 

@@ -6,11 +6,15 @@
 // controller-manager, scheduler or kubelet: Deployments get no Pods, deleted namespaces stay
 // Terminating, and no `default` ServiceAccounts appear (hence
 // --disable-admission-plugins=ServiceAccount). With `workloads`, Deployments run on fake Nodes
-// (workloads.ts).
+// (workloads.ts). With `node`, a real node runs beside it (node.ts, node-host.ts): containerd,
+// a kubelet, kube-proxy and CoreDNS, with the controllers and scheduler a cluster has, and the
+// API server listens on the node's bridge address so pods reach it through the `kubernetes`
+// Service.
 //
 // Everything a plane owns lives in one state directory; state.json there records the PIDs and the
 // owning Node process, so `cluster down` and the orphan reaper can stop a plane this process did
 // not start.
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +31,29 @@ import {
 import { type CrdManifest, installCrds, readCrdManifests, waitForInstalledCrds } from './crds.ts';
 import { adminKubeconfigSpec, renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { freeLoopbackPorts, type HttpResult, httpGet } from './net.ts';
+import {
+  importImages,
+  isShimOf,
+  type NodeImage,
+  nodeEnv,
+  nodePathsIn,
+  waitForContainerd,
+  waitForHttpOk,
+  waitForNodeReady,
+  writeNodeFiles,
+  writePauseImage,
+} from './node.ts';
+import {
+  ensureGuardFirst,
+  type HostRecord,
+  NODE_NETWORK,
+  nodeConflict,
+  nodeUnsupportedReason,
+  processesInNodeCgroups,
+  recordHost,
+  restoreHost,
+  setUpNodeNetwork,
+} from './node-host.ts';
 import { PermanentError, pollUntil } from './poll.ts';
 import {
   isRunning,
@@ -37,7 +64,12 @@ import {
   spawnDetached,
   stopGroup,
 } from './process-group.ts';
-import { registerFakeNodes, type WorkloadOptions, workloadProcesses } from './workloads.ts';
+import {
+  nodeControllerProcesses,
+  registerFakeNodes,
+  type WorkloadOptions,
+  workloadProcesses,
+} from './workloads.ts';
 
 export { REPO_ROOT, resolveBinDir } from './binaries.ts';
 export { type CrdManifest, readCrdManifests, toCrdManifest } from './crds.ts';
@@ -60,7 +92,19 @@ export interface StartOptions {
    * Deployments become Available (needs `build.sh --workloads`). Default: none.
    */
   readonly workloads?: WorkloadOptions;
+  /**
+   * Also run a real node (needs root, cgroups and `build.sh --node`), with these images loaded
+   * into it. Excludes `workloads`.
+   */
+  readonly node?: NodeOptions;
 }
+
+export interface NodeOptions {
+  readonly images: readonly NodeImage[];
+}
+
+/** This machine cannot run a node; the message says why in one line. */
+export class NodeUnsupportedError extends Error {}
 
 /** Persisted in `<stateDir>/state.json`. */
 export interface PlaneState {
@@ -72,7 +116,11 @@ export interface PlaneState {
     readonly etcd: number | null;
     readonly apiserver: number | null;
     readonly workloads?: readonly number[];
+    /** containerd, kubelet, kube-proxy, CoreDNS. */
+    readonly node?: readonly number[];
   };
+  /** What the node changed on the host, to put back (node planes only). */
+  readonly host?: HostRecord;
   /** The Node process whose exit takes the plane down; null once detached (`cluster up`). */
   readonly ownerPid: number | null;
   /** Whether stopping removes stateDir (true for temp dirs). */
@@ -105,6 +153,9 @@ export class LocalControlPlane {
   #apiserver: SpawnedProcess | undefined;
   #apiserverPort = 0;
   #workloads: SpawnedProcess[] = [];
+  #node: SpawnedProcess[] = [];
+  #host: HostRecord | undefined;
+  readonly #withNode: boolean;
   #admin: AdminCredentials | undefined;
   #kubeConfig: KubeConfig | undefined;
   #ownerPid: number | null = process.pid;
@@ -117,6 +168,7 @@ export class LocalControlPlane {
     this.certs = certPathsIn(join(stateDir, 'certs'));
     this.#readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     this.#removeStateDir = removeStateDir;
+    this.#withNode = options.node !== undefined;
   }
 
   /**
@@ -125,7 +177,15 @@ export class LocalControlPlane {
    * so far is stopped again. Until stop() or detach(), the binaries are killed if this process exits.
    */
   static async start(options: StartOptions = {}): Promise<LocalControlPlane> {
-    const binDir = options.binDir ?? (await resolveBinDir(options.workloads !== undefined));
+    if (options.node !== undefined) {
+      const reason = nodeUnsupportedReason();
+      if (reason !== undefined) throw new NodeUnsupportedError(reason);
+      const conflict = nodeConflict();
+      if (conflict !== undefined) throw new Error(conflict);
+    }
+    const binDir =
+      options.binDir ??
+      (await resolveBinDir(options.node !== undefined ? 'node' : options.workloads !== undefined));
     const removeStateDir = options.removeStateDirOnStop ?? options.stateDir === undefined;
     const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), TEMP_PREFIX)));
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -133,6 +193,7 @@ export class LocalControlPlane {
     killWithThisProcess(plane);
     try {
       plane.#saveState();
+      if (options.node !== undefined) await plane.#prepareHost();
       // Certificates are only needed by the apiserver, so they are made while etcd boots. Both must
       // settle before a failure is handled, or etcd could be spawned after the cleanup ran.
       const settled = await Promise.allSettled([generateCerts(plane.certs.dir), plane.#startEtcd()]);
@@ -143,6 +204,7 @@ export class LocalControlPlane {
       const crdDir = options.crdDir === undefined ? join(REPO_ROOT, 'crds') : options.crdDir;
       if (crdDir !== null) await plane.installCrds(await readCrdManifests(crdDir));
       if (options.workloads !== undefined) await plane.#startWorkloads(options.workloads);
+      if (options.node !== undefined) await plane.#startNode(options.node);
       return plane;
     } catch (err) {
       await plane.stop();
@@ -151,7 +213,7 @@ export class LocalControlPlane {
   }
 
   get server(): string {
-    return `https://127.0.0.1:${this.#apiserverPort}`;
+    return `https://${this.#withNode ? NODE_NETWORK.nodeIp : '127.0.0.1'}:${this.#apiserverPort}`;
   }
 
   get pids(): { etcd: number; apiserver: number } {
@@ -222,9 +284,16 @@ export class LocalControlPlane {
 
   async #stop(): Promise<void> {
     try {
+      if (this.#withNode)
+        await stopNodeProcesses(
+          this.binDir,
+          this.stateDir,
+          this.#node.splice(0).map((p) => p.pid),
+        );
       for (const proc of this.#workloads.splice(0)) await stopGroup(proc.pid, STOP_GRACE_MS);
       if (this.#apiserver !== undefined) await stopGroup(this.#apiserver.pid, STOP_GRACE_MS);
       if (this.#etcd !== undefined) await stopGroup(this.#etcd.pid, STOP_GRACE_MS);
+      if (this.#host !== undefined) await restoreHostOrThrow(this.#host);
       // A kubeconfig pointing at a stopped server only misleads whoever finds it.
       await rm(this.kubeconfigPath, { force: true });
       if (this.#removeStateDir) await rm(this.stateDir, { recursive: true, force: true, maxRetries: 3 });
@@ -235,9 +304,25 @@ export class LocalControlPlane {
 
   /** Synchronous last resort for exit handlers, where nothing asynchronous runs any more. */
   killNow(): void {
-    const pids = [...this.#workloads.map((p) => p.pid), this.#apiserver?.pid, this.#etcd?.pid].filter(
-      (pid) => pid !== undefined,
-    );
+    if (this.#withNode) {
+      // Putting a host back is asynchronous work (unmounts, iptables, cgroups): a child process
+      // does it from state.json while this one waits.
+      const result = spawnSync(
+        process.execPath,
+        [join(import.meta.dirname, 'node-teardown.ts'), this.stateDir],
+        {
+          stdio: 'inherit',
+          timeout: 120_000,
+        },
+      );
+      if (result.status === 0) return;
+    }
+    const pids = [
+      ...this.#node.map((p) => p.pid),
+      ...this.#workloads.map((p) => p.pid),
+      this.#apiserver?.pid,
+      this.#etcd?.pid,
+    ].filter((pid) => pid !== undefined);
     for (const pid of pids) signalGroup(pid, 'SIGKILL');
     // Let the kernel finish the kills first, or etcd could still be writing while its data is removed.
     waitForExitSync(pids, 2_000);
@@ -303,6 +388,51 @@ export class LocalControlPlane {
     for (const proc of this.#workloads) await assertStillRunning(proc);
   }
 
+  /** Records what the node will change on the host, then makes the node's network. */
+  async #prepareHost(): Promise<void> {
+    this.#host = await recordHost(this.stateDir, nodePathsIn(this.stateDir).podLogsDir);
+    // Saved before the first change: a crash from here on is put back by `cluster down` or the reaper.
+    this.#saveState();
+    await setUpNodeNetwork();
+  }
+
+  /**
+   * The controllers and scheduler of a cluster, then containerd (with the images), the kubelet,
+   * kube-proxy and CoreDNS; resolves once the Node is Ready, Services route and DNS answers.
+   */
+  async #startNode(options: NodeOptions): Promise<void> {
+    for (const spec of await nodeControllerProcesses(this.stateDir, this.kubeconfigPath, this.certs.caCert)) {
+      this.#workloads.push(
+        await spawnDetached(spec.name, join(this.binDir, spec.name), spec.args, this.#log(spec.name)),
+      );
+      this.#saveState();
+    }
+    const files = await writeNodeFiles(this.binDir, this.stateDir, this.kubeconfigPath, this.certs.caCert);
+    const start = async (spec: { name: string; args: readonly string[]; env: Record<string, string> }) => {
+      const proc = await spawnDetached(
+        spec.name,
+        join(this.binDir, spec.name),
+        spec.args,
+        this.#log(spec.name),
+        spec.env,
+      );
+      this.#node.push(proc);
+      this.#saveState();
+      return () => assertStillRunning(proc);
+    };
+    const containerdAlive = await start(files.specs.containerd);
+    await waitForContainerd(this.binDir, files.paths.containerdSocket, containerdAlive);
+    const pause = await writePauseImage(this.binDir, files.paths.root);
+    await importImages(this.binDir, files.paths.containerdSocket, [pause, ...options.images]);
+    const kubeletAlive = await start(files.specs.kubelet);
+    await waitForNodeReady(this.kubeConfig, kubeletAlive);
+    const proxyAlive = await start(files.specs.kubeProxy);
+    await waitForHttpOk('kube-proxy /healthz', files.kubeProxyHealthz, proxyAlive);
+    await ensureGuardFirst();
+    const dnsAlive = await start(files.specs.coredns);
+    await waitForHttpOk('CoreDNS /ready', files.corednsReady, dnsAlive);
+  }
+
   async #startApiServerOnFreePort(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const [port] = (await freeLoopbackPorts(1)) as [number];
@@ -317,7 +447,7 @@ export class LocalControlPlane {
 
   async #startApiServer(port: number): Promise<void> {
     this.#apiserverPort = port;
-    const args = apiServerArgs({ etcdUrl: this.#etcdUrl, port, certs: this.certs });
+    const args = apiServerArgs({ etcdUrl: this.#etcdUrl, port, certs: this.certs, node: this.#withNode });
     const apiserver = await spawnDetached(
       'kube-apiserver',
       join(this.binDir, 'kube-apiserver'),
@@ -375,7 +505,9 @@ export class LocalControlPlane {
         etcd: this.#etcd?.pid ?? null,
         apiserver: this.#apiserver?.pid ?? null,
         workloads: this.#workloads.map((p) => p.pid),
+        node: this.#node.map((p) => p.pid),
       },
+      ...(this.#host !== undefined ? { host: this.#host } : {}),
       ownerPid: this.#ownerPid,
       removeStateDir: this.#removeStateDir,
     };
@@ -403,16 +535,30 @@ function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string
   ];
 }
 
-function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths }): string[] {
+function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths; node: boolean }): string[] {
   const { certs } = config;
+  const address = config.node
+    ? [
+        // On the node's bridge address, where pods reach it through the `kubernetes` Service
+        // (whose endpoint the default "lease" reconciler keeps), and nowhere else.
+        `--bind-address=${NODE_NETWORK.nodeIp}`,
+        `--advertise-address=${NODE_NETWORK.nodeIp}`,
+        // Logs and exec: the kubelet listens on the node's address and checks this certificate.
+        `--kubelet-client-certificate=${certs.adminCert}`,
+        `--kubelet-client-key=${certs.adminKey}`,
+        '--kubelet-preferred-address-types=InternalIP',
+      ]
+    : [
+        '--bind-address=127.0.0.1',
+        // A loopback advertise address works without a default route; the default "lease" endpoint
+        // reconciler refuses loopback IPs (1.37 even fails at startup), so turn it off.
+        '--advertise-address=127.0.0.1',
+        '--endpoint-reconciler-type=none',
+      ];
   return [
     `--etcd-servers=${config.etcdUrl}`,
-    '--bind-address=127.0.0.1',
     `--secure-port=${config.port}`,
-    // A loopback advertise address works without a default route; the default "lease" endpoint
-    // reconciler refuses loopback IPs (1.37 even fails at startup), so turn it off.
-    '--advertise-address=127.0.0.1',
-    '--endpoint-reconciler-type=none',
+    ...address,
     `--cert-dir=${certs.dir}`,
     `--tls-cert-file=${certs.servingCert}`,
     `--tls-private-key-file=${certs.servingKey}`,
@@ -427,8 +573,9 @@ function apiServerArgs(config: { etcdUrl: string; port: number; certs: CertPaths
     // Without a controller-manager no `default` ServiceAccount is ever created, and this plugin
     // would reject every Pod (and Deployment template validation) that relies on it. And no
     // node-lifecycle controller ever lifts the not-ready taint TaintNodesByCondition puts on a new
-    // Node, so kwok's Nodes (workloads.ts) would never take a Pod.
-    '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+    // Node, so kwok's Nodes (workloads.ts) would never take a Pod. A real node runs both
+    // controllers, and pods need the ServiceAccount plugin's token volume.
+    ...(config.node ? [] : ['--disable-admission-plugins=ServiceAccount,TaintNodesByCondition']),
     '--profiling=false',
   ];
 }
@@ -497,9 +644,12 @@ export function readState(stateDir: string): PlaneState | undefined {
 
 /** The recorded PIDs that still belong to this plane (a recycled PID never matches its state dir). */
 export function livePids(state: PlaneState): number[] {
-  return [...(state.pids.workloads ?? []), state.pids.apiserver, state.pids.etcd].filter(
-    (pid): pid is number => pid !== null && isRunningWithMarker(pid, state.stateDir),
-  );
+  return [
+    ...(state.pids.node ?? []),
+    ...(state.pids.workloads ?? []),
+    state.pids.apiserver,
+    state.pids.etcd,
+  ].filter((pid): pid is number => pid !== null && isRunningWithMarker(pid, state.stateDir));
 }
 
 /** Whether the recorded plane's apiserver answers /readyz (as the admin, with the recorded certs). */
@@ -521,7 +671,12 @@ export async function recordedPlaneReady(state: PlaneState): Promise<boolean> {
 export async function stopRecordedPlane(stateDir: string): Promise<boolean> {
   const state = readState(stateDir);
   if (state === undefined) return false;
+  if (state.host !== undefined) {
+    const nodePids = (state.pids.node ?? []).filter((pid) => isRunningWithMarker(pid, state.stateDir));
+    await stopNodeProcesses(state.binDir, state.stateDir, nodePids);
+  }
   for (const pid of livePids(state)) await stopGroup(pid, STOP_GRACE_MS);
+  if (state.host !== undefined) await restoreHostOrThrow(state.host);
   await rm(state.kubeconfigPath, { force: true });
   if (state.removeStateDir) await rm(stateDir, { recursive: true, force: true, maxRetries: 3 });
   else await rm(join(stateDir, STATE_FILE), { force: true });
@@ -541,4 +696,57 @@ export async function reapOrphanedPlanes(): Promise<void> {
     if (state === undefined || state.ownerPid === null || isRunning(state.ownerPid)) continue;
     await stopRecordedPlane(stateDir);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stopping a node: the same steps for a plane this process owns and for one read from state.json.
+
+/**
+ * Stops the node's processes (DNS, kube-proxy and the kubelet first, so nothing restarts a
+ * container), kills what still runs in the kubelet's cgroups and containerd's shims, stops
+ * containerd, and removes kube-proxy's rules.
+ */
+async function stopNodeProcesses(binDir: string, stateDir: string, pids: readonly number[]): Promise<void> {
+  for (const pid of [...pids].reverse()) await stopGroup(pid, STOP_GRACE_MS);
+  for (const pid of processesInNodeCgroups()) signalPid(pid, 'SIGKILL');
+  const socket = nodePathsIn(stateDir).containerdSocket;
+  for (const pid of shimPids(socket)) signalPid(pid, 'SIGKILL');
+  await waitForNoProcesses(() => [...processesInNodeCgroups(), ...shimPids(socket)], 10_000);
+  // kube-proxy's own cleanup mode knows every chain it makes (iptables and nftables).
+  await new Promise<void>((resolve) => {
+    execFile(join(binDir, 'kube-proxy'), ['--cleanup'], { env: { ...process.env, ...nodeEnv(binDir) } }, () =>
+      resolve(),
+    );
+  });
+}
+
+async function restoreHostOrThrow(host: HostRecord): Promise<void> {
+  const failures = await restoreHost(host);
+  if (failures.length > 0) throw new Error(`the host was not fully put back: ${failures.join('; ')}`);
+}
+
+function shimPids(socket: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (isShimOf(readFileSync(`/proc/${entry}/cmdline`, 'utf8'), socket)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already.
+  }
+}
+
+async function waitForNoProcesses(list: () => number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (list().some(isRunning) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

@@ -30,13 +30,18 @@ export async function spawnDetached(
   command: string,
   args: readonly string[],
   logPath: string,
+  env?: Record<string, string>,
 ): Promise<SpawnedProcess> {
   const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
   // A file descriptor, not a pipe: a pipe would die with this process and SIGPIPE the binary,
   // which matters for `cluster up`, where the binaries outlive the Node process.
   const fd = openSync(logPath, 'a');
   try {
-    const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid as number));
       child.once('error', (err) => reject(new Error(`cannot start ${name} (${command}): ${err.message}`)));

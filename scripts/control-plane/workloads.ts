@@ -140,3 +140,65 @@ export async function registerFakeNodes(kc: KubeConfig, options: WorkloadOptions
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The controllers a real node's pods need (none of kwok's shortcuts). */
+const NODE_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  // Services get endpoints, and kube-proxy rules.
+  'endpointslice-controller',
+  // Owner references: a deleted CatchpointBridge takes its children with it.
+  'garbage-collector-controller',
+  // Every namespace's `default` ServiceAccount, and the kube-root-ca.crt ConfigMap that each
+  // pod's projected token volume reads.
+  'serviceaccount-controller',
+  'root-ca-certificate-publisher-controller',
+  'namespace-controller',
+  // PodDisruptionBudget status.
+  'disruption-controller',
+  // Lifts the not-ready taint from the Node once the kubelet reports Ready.
+  'node-lifecycle-controller',
+  'pod-garbage-collector-controller',
+  // The chart's ClusterRoles aggregated into view/edit/admin.
+  'clusterrole-aggregation-controller',
+] as const;
+
+/** kube-controller-manager and kube-scheduler for a real node (node.ts), as a cluster runs them. */
+export async function nodeControllerProcesses(
+  stateDir: string,
+  kubeconfigPath: string,
+  caCert: string,
+): Promise<WorkloadProcessSpec[]> {
+  const schedulerConfig = join(stateDir, 'kube-scheduler.yaml');
+  await writeFile(
+    schedulerConfig,
+    [
+      'apiVersion: kubescheduler.config.k8s.io/v1',
+      'kind: KubeSchedulerConfiguration',
+      'clientConnection:',
+      `  kubeconfig: ${kubeconfigPath}`,
+      'leaderElection:',
+      '  leaderElect: false',
+      '',
+    ].join('\n'),
+  );
+  return [
+    {
+      name: 'kube-controller-manager',
+      args: [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--controllers=${NODE_CONTROLLERS.join(',')}`,
+        `--root-ca-file=${caCert}`,
+        '--leader-elect=false',
+        '--secure-port=0',
+        '--profiling=false',
+        // Pods of a NotReady node are not evicted (a test node restarts its kubelet at most).
+        '--node-monitor-grace-period=5m',
+      ],
+    },
+    {
+      name: 'kube-scheduler',
+      args: [`--config=${schedulerConfig}`, '--secure-port=0', '--profiling=false'],
+    },
+  ];
+}

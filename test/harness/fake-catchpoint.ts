@@ -68,6 +68,8 @@ export interface FakeCatchpointOptions {
   nodes?: FakeNode[];
   v1?: Partial<FakeV1Options>;
   v2?: Partial<FakeV2Options>;
+  /** Address to listen on; default 127.0.0.1 (a real node's pods use the node's address). */
+  host?: string;
 }
 
 export interface FakeFaults {
@@ -263,12 +265,13 @@ export async function startFakeCatchpoint(options: FakeCatchpointOptions = {}): 
     );
   });
 
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('fake Catchpoint has no TCP address');
 
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `http://${host}:${address.port}`,
     get nodes() {
       return nodes;
     },

@@ -44,6 +44,8 @@ export interface StreamResult {
   refused: number;
   /** Status (or 'network') → count, for everything that was not a 200. */
   failures: Map<number | 'network', number>;
+  /** 503s that said nothing of when to retry (no Retry-After). */
+  unavailableWithoutRetryAfter: number;
 }
 
 export interface StreamOptions {
@@ -60,7 +62,13 @@ export interface StreamOptions {
 
 /** Sends pushes at a steady rate (one in flight at a time per tick), returns what was acknowledged. */
 export async function runPushStream(options: StreamOptions): Promise<StreamResult> {
-  const result: StreamResult = { sent: 0, acknowledged: [], refused: 0, failures: new Map() };
+  const result: StreamResult = {
+    sent: 0,
+    acknowledged: [],
+    refused: 0,
+    failures: new Map(),
+    unavailableWithoutRetryAfter: 0,
+  };
   const interval = 1000 / options.ratePerSecond;
   const start = performance.now();
   const baseTs = options.startMs ?? Date.now() - 3_600_000;
@@ -89,6 +97,8 @@ export async function runPushStream(options: StreamOptions): Promise<StreamResul
         else {
           result.refused++;
           result.failures.set(res.status, (result.failures.get(res.status) ?? 0) + 1);
+          if (res.status === 503 && res.headers.get('retry-after') === null)
+            result.unavailableWithoutRetryAfter++;
         }
       })
       .catch(() => {

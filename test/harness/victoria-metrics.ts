@@ -124,27 +124,30 @@ export interface StartOptions {
   extraArgs?: string[];
   /** How long to wait for /health. Default 15 s. */
   startTimeoutMs?: number;
+  /** Address to listen on; default 127.0.0.1 (a real node's pods use the node's address). */
+  host?: string;
 }
 
 export async function startVictoriaMetrics(options: StartOptions = {}): Promise<VictoriaMetrics> {
   installExitHook();
   const binary = options.binary ?? VM_BINARY;
   const startTimeoutMs = options.startTimeoutMs ?? 15_000;
+  const host = options.host ?? '127.0.0.1';
   const [httpPort, telnetPort, putPort] = (await freePorts(3)) as [number, number, number];
   const dataDir = mkdtempSync(join(tmpdir(), 'vmtest-'));
   const logFile = `${dataDir}.log`;
   const args = [
     `-storageDataPath=${dataDir}`,
-    `-httpListenAddr=127.0.0.1:${httpPort}`,
-    `-opentsdbListenAddr=127.0.0.1:${telnetPort}`,
-    `-opentsdbHTTPListenAddr=127.0.0.1:${putPort}`,
+    `-httpListenAddr=${host}:${httpPort}`,
+    `-opentsdbListenAddr=${host}:${telnetPort}`,
+    `-opentsdbHTTPListenAddr=${host}:${putPort}`,
     '-retentionPeriod=100y',
     '-search.disableCache',
     '-search.latencyOffset=1s',
     '-loggerLevel=WARN',
     ...(options.extraArgs ?? []),
   ];
-  const queryUrl = `http://127.0.0.1:${httpPort}`;
+  const queryUrl = `http://${host}:${httpPort}`;
 
   let child: ChildProcess | undefined;
   let vmPid: number | undefined;
@@ -255,8 +258,8 @@ export async function startVictoriaMetrics(options: StartOptions = {}): Promise<
   await start();
 
   return {
-    httpPutUrl: `http://127.0.0.1:${putPort}`,
-    telnetUrl: `tcp://127.0.0.1:${telnetPort}`,
+    httpPutUrl: `http://${host}:${putPort}`,
+    telnetUrl: `tcp://${host}:${telnetPort}`,
     queryUrl,
     dataDir,
     logFile,
