@@ -292,7 +292,11 @@ export async function writeNodeFiles(
   return {
     paths,
     specs: {
-      containerd: { name: 'containerd', args: ['--config', paths.containerdConfig], env: containerdEnv(binDir) },
+      containerd: {
+        name: 'containerd',
+        args: ['--config', paths.containerdConfig],
+        env: containerdEnv(binDir),
+      },
       kubelet: {
         name: 'kubelet',
         args: [
