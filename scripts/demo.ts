@@ -1,12 +1,16 @@
 /**
  * `npm run demo`: the whole product on one machine, with nothing from outside.
  *
- * A real kube-apiserver + etcd (built from the Go module proxy), VictoriaMetrics as the TSDB, a
- * local stand-in for Catchpoint's REST API with a realistic node list; `helm install` of the chart;
- * the operator and a bridge as local processes (there is no container runtime here) running as
- * the ServiceAccounts the chart and the operator created; a CatchpointBridge applied; recorded
- * pushes replayed through `catchpoint-bridge replay`; the series read back; the CR's dimensions
- * edited and the new series shown. Ctrl-C tears everything down. `--ci` exits after the tour.
+ * A real kube-apiserver + etcd (built from the Go module proxy) with a real node (containerd,
+ * runc, a kubelet, kube-proxy, CoreDNS), VictoriaMetrics as the TSDB, a local stand-in for
+ * Catchpoint's REST API with a realistic node list; the product's image built by `npm run image`
+ * and loaded into the node; `helm install` of the chart; the operator and the bridges as pods; a
+ * CatchpointBridge applied; recorded pushes replayed through `catchpoint-bridge replay` to the
+ * bridge Service's ClusterIP; the series read back; the CR's dimensions edited and the new series
+ * shown. Ctrl-C tears everything down and puts the host back. `--ci` exits after the tour.
+ *
+ * A machine that cannot run a node (not root, no cgroups) gets a fallback, labelled as such on
+ * screen: the operator and a bridge as host processes, the Deployment's status written by the demo.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -20,9 +24,11 @@ import {
   type FakeCatchpoint,
   startFakeCatchpoint,
 } from '../test/harness/fake-catchpoint.ts';
+import { type NodeCluster, startNodeCluster } from '../test/harness/node-cluster.ts';
 import { pushBody } from '../test/harness/push-stream.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../test/harness/victoria-metrics.ts';
 import { REPO_ROOT } from './control-plane/binaries.ts';
+import { nodeUnsupportedReason } from './control-plane/node-host.ts';
 
 const ci = process.argv.includes('--ci');
 const run = promisify(execFile);
@@ -38,6 +44,9 @@ let vm: VictoriaMetrics | undefined;
 let catchpoint: FakeCatchpoint | undefined;
 let operator: ChildProcess | undefined;
 let bridge: BridgeProcess | undefined;
+let cluster: NodeCluster | undefined;
+/** Where pushes go: the bridge Service's ClusterIP on a node, the host process's URL otherwise. */
+let bridgeUrl = '';
 
 const step = (n: number, text: string) => console.log(`\n\x1b[1m[${n}] ${text}\x1b[0m`);
 const say = (text: string) => console.log(`    ${text}`);
@@ -100,7 +109,7 @@ function recordedPushes(testIds: number[], count: number): string[] {
 async function replayPushes(file: string, bodies: string[]): Promise<void> {
   await writeFile(file, `${bodies.join('\n')}\n`);
   const { stdout } = await run(process.execPath, [cli, 'replay', '--file', file, '--rate', '200'], {
-    env: { ...process.env, CATCHPOINT_BRIDGE_URL: `${bridge!.url}/push/${TOKEN}` },
+    env: { ...process.env, CATCHPOINT_BRIDGE_URL: `${bridgeUrl}/push/${TOKEN}` },
   });
   say(`$ catchpoint-bridge replay --file ${file.replace(`${REPO_ROOT}/`, '')} --rate 200`);
   say(stdout.trim());
@@ -148,10 +157,120 @@ async function svgBars(file: string, title: string, rows: Array<[string, number,
   );
 }
 
-async function main(): Promise<void> {
-  await rm(DEMO_DIR, { recursive: true, force: true });
-  await mkdir(DEMO_DIR, { recursive: true });
+function demoManifests(): object[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'catchpoint-api' },
+      stringData: { apiKey: FAKE_V2_API_KEY },
+    },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'catchpoint-push' }, stringData: { token: TOKEN } },
+    {
+      apiVersion: 'catchpoint-bridge.io/v1alpha1',
+      kind: 'CatchpointBridge',
+      metadata: { name: 'dns-perf' },
+      spec: {
+        catchpoint: { baseURL: catchpoint!.url, credentialsSecretRef: { name: 'catchpoint-api' } },
+        push: { tokenSecretRef: { name: 'catchpoint-push' } },
+        tsdb: { endpoints: [vm!.httpPutUrl] },
+      },
+    },
+  ];
+}
 
+const indent = (text: string) => text.trim().split('\n').join('\n    ');
+
+/** The product on a real node: every pod, probe and Service as a cluster runs them. */
+async function mainOnNode(): Promise<void> {
+  step(
+    1,
+    'Build the image (npm run image), start a control plane with a real node, VictoriaMetrics and the Catchpoint REST stand-in',
+  );
+  cluster = await startNodeCluster();
+  ({ plane, vm, catchpoint } = cluster);
+  say(
+    `image ${cluster.image.ref} ${cluster.image.digest} (${(cluster.image.bytes / 2 ** 20).toFixed(1)} MiB), loaded into the node`,
+  );
+  say(
+    `API server ${plane.server}; kubeconfig: export KUBECONFIG=${plane.kubeconfigPath}   (kubectl: ${join(plane.binDir, 'kubectl')})`,
+  );
+  say(
+    `VictoriaMetrics (OpenTSDB /api/put): ${vm.httpPutUrl}; Catchpoint API stand-in: ${catchpoint.url} (${catchpoint.nodes.length} nodes)`,
+  );
+  say('$ kubectl get nodes -o wide');
+  say(indent(await tool('kubectl', ['get', 'nodes', '-o', 'wide'])));
+
+  step(
+    2,
+    `helm install ${RELEASE} charts/catchpoint-bridge (the image built above; the operator runs as 2 pods)`,
+  );
+  await tool('kubectl', ['create', 'namespace', OPERATOR_NS]);
+  const [repository] = cluster.image.ref.split(':');
+  const installed = await tool('helm', [
+    'install',
+    RELEASE,
+    join(REPO_ROOT, 'charts/catchpoint-bridge'),
+    '-n',
+    OPERATOR_NS,
+    '--set',
+    `image.repository=${repository}`,
+    '--set',
+    `image.tag=${cluster.image.tag}`,
+    '--wait',
+    '--timeout=180s',
+  ]);
+  say(
+    installed
+      .split('\n')
+      .filter((l) => /^(NAME|STATUS|REVISION):/.test(l))
+      .join('  '),
+  );
+
+  step(
+    3,
+    'kubectl apply a CatchpointBridge and its Secrets (deploy/examples/minimal.yaml, pointed at the local parts)',
+  );
+  await tool('kubectl', ['create', 'namespace', NS]);
+  await tool(
+    'kubectl',
+    ['apply', '-n', NS, '-f', '-'],
+    demoManifests()
+      .map((m) => stringify(m))
+      .join('---\n'),
+  );
+  await waitFor(
+    'Ready',
+    () =>
+      cpbField('{.status.conditions[?(@.type=="Ready")].status}').then((s) => (s === 'True' ? s : undefined)),
+    180_000,
+  );
+  await waitFor('the node directory', () =>
+    cpbField('{.status.bridge.directorySize}').then((s) => (Number(s) > 0 ? s : undefined)),
+  );
+  say('$ kubectl get pods -A -o wide   (the operator and the bridges, run by the kubelet)');
+  say(indent(await tool('kubectl', ['get', 'pods', '-A', '-o', 'wide'])));
+  say('$ kubectl get cpb -n monitoring');
+  say(indent(await tool('kubectl', ['get', 'cpb', '-n', NS])));
+  const clusterIp = await tool('kubectl', [
+    'get',
+    'svc',
+    'cpb-dns-perf',
+    '-n',
+    NS,
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ]);
+  bridgeUrl = `http://${clusterIp}`;
+  say(`pushes go to the bridge Service: ${bridgeUrl}/push/<token> (kube-proxy picks a pod)`);
+  await tour(4);
+}
+
+/** Fallback where no node can run: host processes, and a Deployment status written by the demo. */
+async function mainOnHost(reason: string): Promise<void> {
+  console.log(
+    `\n\x1b[1;33mFALLBACK: this machine cannot run a node (${reason}). The operator and the bridge run as host processes, and the Deployment's status below is written by this demo, not by a kubelet.\x1b[0m`,
+  );
   step(
     1,
     'Start a local control plane (kube-apiserver + etcd), VictoriaMetrics and the Catchpoint REST stand-in',
@@ -219,25 +338,7 @@ async function main(): Promise<void> {
     'kubectl apply a CatchpointBridge and its Secrets (deploy/examples/minimal.yaml, pointed at the local parts)',
   );
   await tool('kubectl', ['create', 'namespace', NS]);
-  const manifests = [
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'catchpoint-api' },
-      stringData: { apiKey: FAKE_V2_API_KEY },
-    },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'catchpoint-push' }, stringData: { token: TOKEN } },
-    {
-      apiVersion: 'catchpoint-bridge.io/v1alpha1',
-      kind: 'CatchpointBridge',
-      metadata: { name: 'dns-perf' },
-      spec: {
-        catchpoint: { baseURL: catchpoint.url, credentialsSecretRef: { name: 'catchpoint-api' } },
-        push: { tokenSecretRef: { name: 'catchpoint-push' } },
-        tsdb: { endpoints: [vm.httpPutUrl] },
-      },
-    },
-  ];
+  const manifests = demoManifests();
   await tool('kubectl', ['apply', '-n', NS, '-f', '-'], manifests.map((m) => stringify(m)).join('---\n'));
   await waitFor('the operator to create the bridge', () =>
     tool('kubectl', ['get', 'rolebinding', '-n', NS, 'cpb-dns-perf', '-o', 'name']).then((o) =>
@@ -262,7 +363,9 @@ async function main(): Promise<void> {
       kubeconfig: await plane.kubeconfigFileForServiceAccount(NS, 'cpb-dns-perf'),
     },
   });
-  // What the kubelet and the Deployment controller would report once the pods run:
+  bridgeUrl = bridge.url;
+  // STAND-IN: what the kubelet and the Deployment controller would report once the pods run.
+  say('STAND-IN: the Deployment status 2/2 is written by this demo (no kubelet on this machine)');
   await tool('kubectl', [
     'patch',
     'deployment',
@@ -285,18 +388,32 @@ async function main(): Promise<void> {
   );
   say('$ kubectl get cpb -n monitoring');
   say((await tool('kubectl', ['get', 'cpb', '-n', NS])).trim().split('\n').join('\n    '));
+  await tour(6);
+}
 
-  step(6, 'Replay 1,500 recorded pushes (3 tests × 260 nodes, some failures)');
+/** Pushes replayed, series read back, a live edit, what a user sees: the same on both paths. */
+async function tour(firstStep: number): Promise<void> {
+  const pods = () =>
+    tool('kubectl', [
+      'get',
+      'pods',
+      '-n',
+      NS,
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount} {end}',
+    ]);
+  const podsBefore = cluster ? await pods() : '';
+  step(firstStep, 'Replay 1,500 recorded pushes (3 tests × 260 nodes, some failures)');
   const first = recordedPushes([464062, 12345, 777001], 1500);
   await replayPushes(join(DEMO_DIR, 'pushes-1.ndjson'), first);
-  await vm.waitForPoints(
+  await vm!.waitForPoints(
     'catchpoint[.]rtt[.]by_node[.].*',
     1500 - first.filter((b) => b.includes('"Error"')).length,
     60_000,
   );
   const byCountry = await rttBy('country', 'country');
   say(
-    `series in VictoriaMetrics: ${(await vm.exportSeries('catchpoint[.].*')).length}; slowest countries by mean RTT:`,
+    `series in VictoriaMetrics: ${(await vm!.exportSeries('catchpoint[.].*')).length}; slowest countries by mean RTT:`,
   );
   table([
     ['country', 'mean rtt (ms)', 'points'],
@@ -305,7 +422,7 @@ async function main(): Promise<void> {
   await svgBars(join(DEMO_DIR, 'rtt-by-country.svg'), 'catchpoint.rtt.by_country: mean RTT (ms)', byCountry);
   say(`chart: ${join(DEMO_DIR, 'rtt-by-country.svg')}`);
 
-  step(7, 'Edit the CR: add the networkType dimension (no restart, no roll)');
+  step(firstStep + 1, 'Edit the CR: add the networkType dimension (no restart, no roll)');
   const rvBefore = await tool('kubectl', [
     'get',
     'deploy',
@@ -356,7 +473,13 @@ async function main(): Promise<void> {
     ...byNetwork.map(([c, v, n]) => [c, v.toFixed(1), String(n)]),
   ]);
 
-  step(8, 'kubectl describe cpb (what a user sees)');
+  if (cluster) {
+    const podsAfter = await pods();
+    say(
+      `bridge pods (uid:restarts) ${podsAfter.trim()} — ${podsAfter === podsBefore ? 'the same pods, no restarts' : 'CHANGED'}`,
+    );
+  }
+  step(firstStep + 2, 'kubectl describe cpb (what a user sees)');
   const described = await tool('kubectl', ['describe', 'cpb', 'dns-perf', '-n', NS]);
   say(
     described
@@ -370,6 +493,10 @@ async function main(): Promise<void> {
 }
 
 async function teardown(): Promise<void> {
+  if (cluster) {
+    await cluster.stop();
+    return;
+  }
   operator?.kill('SIGTERM');
   await bridge?.cleanup().catch(() => {});
   await Promise.all([vm?.close(), catchpoint?.close(), plane?.stop()].map((p) => p?.catch(() => {})));
@@ -384,6 +511,14 @@ const onSignal = () => {
 };
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
+
+async function main(): Promise<void> {
+  await rm(DEMO_DIR, { recursive: true, force: true });
+  await mkdir(DEMO_DIR, { recursive: true });
+  const reason = nodeUnsupportedReason();
+  if (reason === undefined) await mainOnNode();
+  else await mainOnHost(reason);
+}
 
 try {
   await main();
