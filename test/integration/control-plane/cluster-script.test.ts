@@ -22,11 +22,14 @@ before(async () => {
   repo = await mkdtemp(join(tmpdir(), 'cluster-script-'));
   await mkdir(join(repo, 'scripts'));
   await cp(join(REPO_ROOT, 'scripts', 'cluster.ts'), join(repo, 'scripts', 'cluster.ts'));
-  await cp(join(REPO_ROOT, 'scripts', 'control-plane'), join(repo, 'scripts', 'control-plane'), {
-    recursive: true,
-  });
+  // scripts/image too: `up --node` builds the image, and the node packs its pause image with it.
+  for (const dir of ['control-plane', 'image']) {
+    await cp(join(REPO_ROOT, 'scripts', dir), join(repo, 'scripts', dir), { recursive: true });
+  }
   await cp(join(REPO_ROOT, 'package.json'), join(repo, 'package.json'));
   await symlink(join(REPO_ROOT, 'node_modules'), join(repo, 'node_modules'));
+  // The image's facts (scripts/image/spec.ts) come from the operator's desired state.
+  await symlink(join(REPO_ROOT, 'src'), join(repo, 'src'));
   env = { ...process.env, CONTROL_PLANE_BIN: await resolveBinDir() };
 });
 
