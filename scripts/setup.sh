@@ -7,11 +7,14 @@ apt_packages=()
 command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)   # promtool checks the alert rules
-# A real node (scripts/control-plane/node.ts): runc, the CNI plugins, iptables for kube-proxy.
+# A real node (scripts/control-plane/node.ts): runc, the CNI plugins, iptables for kube-proxy and
+# the guard, ip for the bridge; gcc builds the static pause binary (build.sh --node).
 [ -x /usr/sbin/runc ] || apt_packages+=(runc)
 [ -x /usr/lib/cni/bridge ] || apt_packages+=(containernetworking-plugins)
-command -v iptables >/dev/null || apt_packages+=(iptables)
+[ -x /usr/sbin/iptables ] || apt_packages+=(iptables)
 command -v conntrack >/dev/null || apt_packages+=(conntrack)
+command -v ip >/dev/null || apt_packages+=(iproute2)
+command -v gcc >/dev/null || apt_packages+=(gcc libc6-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${apt_packages[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
