@@ -8,8 +8,6 @@
 //              sysctls) and removes .cluster/kubeconfig and .cluster/control-plane/
 //
 // The process work is the same code the test harness uses (control-plane/control-plane.ts).
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LocalControlPlane,
@@ -22,14 +20,13 @@ import {
 } from './control-plane/control-plane.ts';
 import { nodeUnsupportedReason } from './control-plane/node-host.ts';
 import { isRunning } from './control-plane/process-group.ts';
-import type { ImageSummary } from './image/build.ts';
+import { buildImage } from './image/build.ts';
+import { LOCAL_REPOSITORY } from './image/spec.ts';
 
 const CLUSTER_DIR = join(REPO_ROOT, '.cluster');
 const STATE_DIR = join(CLUSTER_DIR, 'control-plane');
 const KUBECONFIG = join(CLUSTER_DIR, 'kubeconfig');
 const CRD_DIR = join(REPO_ROOT, 'crds');
-/** The product's image as the node knows it (what a user's registry path would be). */
-const IMAGE_REPOSITORY = 'localhost/catchpoint-bridge';
 
 async function up(withNode: boolean): Promise<number> {
   if (withNode) {
@@ -57,34 +54,26 @@ async function up(withNode: boolean): Promise<number> {
     }
   }
   const startedAt = Date.now();
-  const image = withNode ? buildImage() : undefined;
+  // Reproducible: a warm build only repacks (~10 s).
+  const image = withNode ? await buildImage() : undefined;
   const plane = await LocalControlPlane.start({
     stateDir: STATE_DIR,
     kubeconfigPath: KUBECONFIG,
     crdDir: CRD_DIR,
     removeStateDirOnStop: true,
-    ...(image ? { node: { images: [{ archive: image.archive, baseName: IMAGE_REPOSITORY }] } } : {}),
+    ...(image ? { node: { images: [{ archive: image.archive, baseName: LOCAL_REPOSITORY }] } } : {}),
   });
   plane.detach();
   console.log(`control plane ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s.`);
   printUsage(readState(STATE_DIR) ?? fail('state.json vanished right after start'));
   if (image) {
     console.log('');
-    console.log(`  node:       ${IMAGE_REPOSITORY}:${image.version} loaded (${image.digest})`);
+    console.log(`  node:       ${LOCAL_REPOSITORY}:${image.version} loaded (${image.digest})`);
     console.log(
-      `  helm install cpb charts/catchpoint-bridge -n catchpoint-bridge-system --create-namespace --set image.repository=${IMAGE_REPOSITORY} --set image.tag=${image.version}`,
+      `  helm install cpb charts/catchpoint-bridge -n catchpoint-bridge-system --create-namespace --set image.repository=${LOCAL_REPOSITORY} --set image.tag=${image.version}`,
     );
   }
   return 0;
-}
-
-/** `npm run image` (reproducible: a warm build only repacks), its progress on stderr. */
-function buildImage(): ImageSummary {
-  const built = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/image/build.ts')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (built.status !== 0) throw new Error('npm run image failed');
-  return JSON.parse(readFileSync(join(REPO_ROOT, '.image', 'image.json'), 'utf8')) as ImageSummary;
 }
 
 async function down(): Promise<number> {

@@ -205,21 +205,8 @@ async function mainOnNode(): Promise<void> {
     2,
     `helm install ${RELEASE} charts/catchpoint-bridge (the image built above; the operator runs as 2 pods)`,
   );
-  await tool('kubectl', ['create', 'namespace', OPERATOR_NS]);
-  const [repository] = cluster.image.ref.split(':');
-  const installed = await tool('helm', [
-    'install',
-    RELEASE,
-    join(REPO_ROOT, 'charts/catchpoint-bridge'),
-    '-n',
-    OPERATOR_NS,
-    '--set',
-    `image.repository=${repository}`,
-    '--set',
-    `image.tag=${cluster.image.tag}`,
-    '--wait',
-    '--timeout=180s',
-  ]);
+  const installed = await cluster.installChart(RELEASE, OPERATOR_NS);
+
   say(
     installed
       .split('\n')

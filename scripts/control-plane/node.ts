@@ -373,18 +373,6 @@ export async function importImages(
   }
 }
 
-/** Names of the images containerd holds for Kubernetes. */
-export async function listImages(binDir: string, socket: string): Promise<string[]> {
-  const { stdout } = await run(
-    join(binDir, 'ctr'),
-    ['--address', socket, '-n', CRI_NAMESPACE, 'images', 'ls', '-q'],
-    {
-      env: nodeEnv(binDir),
-    },
-  );
-  return stdout.split('\n').filter((l) => l !== '');
-}
-
 export async function waitForContainerd(
   binDir: string,
   socket: string,

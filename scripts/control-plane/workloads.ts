@@ -37,22 +37,11 @@ export async function workloadProcesses(
   stateDir: string,
   kubeconfigPath: string,
 ): Promise<WorkloadProcessSpec[]> {
-  const schedulerConfig = join(stateDir, 'kube-scheduler.yaml');
   // The scheduler's client QPS is only settable in its config file.
-  await writeFile(
-    schedulerConfig,
-    [
-      'apiVersion: kubescheduler.config.k8s.io/v1',
-      'kind: KubeSchedulerConfiguration',
-      'clientConnection:',
-      `  kubeconfig: ${kubeconfigPath}`,
-      `  qps: ${CLIENT_QPS}`,
-      `  burst: ${CLIENT_BURST}`,
-      'leaderElection:',
-      '  leaderElect: false',
-      '',
-    ].join('\n'),
-  );
+  const schedulerConfig = await writeSchedulerConfig(stateDir, kubeconfigPath, [
+    `  qps: ${CLIENT_QPS}`,
+    `  burst: ${CLIENT_BURST}`,
+  ]);
   // kwok refuses to start without a config file of its own, and a configuration read from a file
   // gets no defaults: the parallelism settings are kwok's documented defaults, pods raised.
   const kwokConfig = join(stateDir, 'kwok.yaml');
@@ -169,19 +158,7 @@ export async function nodeControllerProcesses(
   kubeconfigPath: string,
   caCert: string,
 ): Promise<WorkloadProcessSpec[]> {
-  const schedulerConfig = join(stateDir, 'kube-scheduler.yaml');
-  await writeFile(
-    schedulerConfig,
-    [
-      'apiVersion: kubescheduler.config.k8s.io/v1',
-      'kind: KubeSchedulerConfiguration',
-      'clientConnection:',
-      `  kubeconfig: ${kubeconfigPath}`,
-      'leaderElection:',
-      '  leaderElect: false',
-      '',
-    ].join('\n'),
-  );
+  const schedulerConfig = await writeSchedulerConfig(stateDir, kubeconfigPath);
   return [
     {
       name: 'kube-controller-manager',
@@ -201,4 +178,27 @@ export async function nodeControllerProcesses(
       args: [`--config=${schedulerConfig}`, '--secure-port=0', '--profiling=false'],
     },
   ];
+}
+
+/** kube-scheduler's config file (no leader election: one scheduler); returns its path. */
+async function writeSchedulerConfig(
+  stateDir: string,
+  kubeconfigPath: string,
+  clientConnection: readonly string[] = [],
+): Promise<string> {
+  const path = join(stateDir, 'kube-scheduler.yaml');
+  await writeFile(
+    path,
+    [
+      'apiVersion: kubescheduler.config.k8s.io/v1',
+      'kind: KubeSchedulerConfiguration',
+      'clientConnection:',
+      `  kubeconfig: ${kubeconfigPath}`,
+      ...clientConnection,
+      'leaderElection:',
+      '  leaderElect: false',
+      '',
+    ].join('\n'),
+  );
+  return path;
 }

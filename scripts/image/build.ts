@@ -44,10 +44,11 @@ async function git(...args: string[]): Promise<string> {
   return (await run('git', args, { cwd: root })).stdout.trim();
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, '.image') } } });
-  const out = resolve(values.out);
-  const started = performance.now();
+/** Where builds go unless told otherwise (and where cluster:up --node and the tests take it from). */
+export const DEFAULT_OUT = join(root, '.image');
+
+/** Builds the image into `out` (layout, archive, image.json) and returns what it wrote. */
+export async function buildImage(out: string = DEFAULT_OUT): Promise<ImageSummary> {
   const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
   const revision = await git('rev-parse', 'HEAD');
   const created = new Date(
@@ -82,12 +83,19 @@ async function main(): Promise<void> {
   };
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'image.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { out: { type: 'string', default: DEFAULT_OUT } } });
+  const started = performance.now();
+  const summary = await buildImage(resolve(values.out));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`${IMAGE_NAME}:${version} ${summary.digest}`);
+  console.log(`${summary.name}:${summary.version} ${summary.digest}`);
   console.log(
-    `${mebibytes(summary.compressedBytes)} compressed, ${mebibytes(summary.uncompressedBytes)} unpacked, ${image.layers.length} layers, built in ${seconds} s`,
+    `${mebibytes(summary.compressedBytes)} compressed, ${mebibytes(summary.uncompressedBytes)} unpacked, built in ${seconds} s`,
   );
-  console.log(archive);
+  console.log(summary.archive);
 }
 
 if (import.meta.main) await main();

@@ -8,6 +8,8 @@ import { BRIDGE_PORT, BRIDGE_UID } from '../../src/operator/catchpoint-bridge/de
 import { RUNTIME_NODE_FLAGS } from '../../src/shared/node-flags.ts';
 
 export const IMAGE_NAME = 'catchpoint-bridge';
+/** The repository a local node (cluster:up --node, the demo, the tests) knows the image by. */
+export const LOCAL_REPOSITORY = `localhost/${IMAGE_NAME}`;
 
 /** Where the distroless base keeps Node; the image built here puts it at the same path. */
 export const NODE_BINARY = '/nodejs/bin/node';

@@ -7,36 +7,35 @@
 //   const cluster = await startNodeCluster();   // throws NodeUnsupportedError on a machine that
 //   await cluster.kubectl(['get', 'pods', '-A']);  // cannot run a node (not root, no cgroups)
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../scripts/control-plane/binaries.ts';
-import { nodePathsIn } from '../../scripts/control-plane/node.ts';
 import { NODE_NETWORK } from '../../scripts/control-plane/node-host.ts';
 import { helmEnv } from '../../scripts/gen-manifests.ts';
-import type { ImageSummary } from '../../scripts/image/build.ts';
+import { buildImage } from '../../scripts/image/build.ts';
+import { LOCAL_REPOSITORY } from '../../scripts/image/spec.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { type FakeCatchpoint, startFakeCatchpoint } from './fake-catchpoint.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from './victoria-metrics.ts';
-
-const run = promisify(execFile);
-
-/** Where the product's image is known to the node (as a user's registry path would be). */
-export const IMAGE_REPOSITORY = 'localhost/catchpoint-bridge';
 
 export interface NodeCluster {
   readonly plane: ControlPlane;
   readonly vm: VictoriaMetrics;
   readonly catchpoint: FakeCatchpoint;
-  /** The product's image as built for this run: `<IMAGE_REPOSITORY>:<version>`, its digest. */
+  /** The product's image as built for this run: `<repository>:<tag>`, its digest. */
   readonly image: {
     readonly ref: string;
+    readonly repository: string;
     readonly tag: string;
     readonly digest: string;
     readonly bytes: number;
   };
   kubectl(args: readonly string[], input?: string): Promise<string>;
   helm(args: readonly string[]): Promise<string>;
+  /**
+   * `helm install <release> charts/catchpoint-bridge` into a new namespace with the image built
+   * for this run, waiting for the operator's pods to be Ready; returns helm's output.
+   */
+  installChart(release: string, namespace: string): Promise<string>;
   /** Stops the servers and the node, and puts the host back. Idempotent. */
   stop(): Promise<void>;
 }
@@ -47,11 +46,12 @@ export interface NodeCluster {
  * node's address.
  */
 export async function startNodeCluster(): Promise<NodeCluster> {
-  const summary = await buildProductImage();
+  // Reproducible: a warm build only repacks (~10 s).
+  const summary = await buildImage();
   const plane = await startControlPlane({
     // helm installs the CRD, as on a user's cluster.
     crdDir: null,
-    node: { images: [{ archive: summary.archive, baseName: IMAGE_REPOSITORY }] },
+    node: { images: [{ archive: summary.archive, baseName: LOCAL_REPOSITORY }] },
   });
   // The node's address exists only while the node runs: the servers start once it does.
   const [vmResult, catchpointResult] = await Promise.allSettled([
@@ -89,13 +89,30 @@ export async function startNodeCluster(): Promise<NodeCluster> {
     vm,
     catchpoint,
     image: {
-      ref: `${IMAGE_REPOSITORY}:${summary.version}`,
+      ref: `${LOCAL_REPOSITORY}:${summary.version}`,
+      repository: LOCAL_REPOSITORY,
       tag: summary.version,
       digest: summary.digest,
       bytes: summary.compressedBytes,
     },
     kubectl: (args, input) => tool('kubectl', args, input),
     helm: (args) => tool('helm', args),
+    async installChart(release, namespace) {
+      await tool('kubectl', ['create', 'namespace', namespace]);
+      return tool('helm', [
+        'install',
+        release,
+        join(REPO_ROOT, 'charts/catchpoint-bridge'),
+        '-n',
+        namespace,
+        '--set',
+        `image.repository=${LOCAL_REPOSITORY}`,
+        '--set',
+        `image.tag=${summary.version}`,
+        '--wait',
+        '--timeout=180s',
+      ]);
+    },
     stop() {
       stopping ??= (async () => {
         await Promise.allSettled([vm.close(), catchpoint.close()]);
@@ -104,18 +121,4 @@ export async function startNodeCluster(): Promise<NodeCluster> {
       return stopping;
     },
   };
-}
-
-/** Runs `npm run image` into .image/ and returns what it built. */
-export async function buildProductImage(): Promise<ImageSummary> {
-  await run(process.execPath, [join(REPO_ROOT, 'scripts/image/build.ts')], {
-    cwd: REPO_ROOT,
-    maxBuffer: 1 << 22,
-  });
-  return JSON.parse(await readFile(join(REPO_ROOT, '.image', 'image.json'), 'utf8')) as ImageSummary;
-}
-
-/** containerd's socket of the node in a plane's state directory (for `ctr`). */
-export function containerdSocket(plane: ControlPlane): string {
-  return nodePathsIn(plane.stateDir).containerdSocket;
 }

@@ -7,10 +7,8 @@
 // One cluster for the file: each subtest builds on the one before (install → Ready → pushes →
 // edits → disruptions), as a user's day would.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
-import { REPO_ROOT } from '../../../scripts/control-plane/binaries.ts';
 import { nodeUnsupportedReason } from '../../../scripts/control-plane/node-host.ts';
 import { sanitizeTagValue } from '../../../src/opentsdb/sanitize.ts';
 import { FAKE_V2_API_KEY } from '../../harness/fake-catchpoint.ts';
@@ -88,6 +86,24 @@ async function readyPods(namespace: string, selector: string, count: number): Pr
   });
 }
 
+/** The operator's leader, as its Lease names it ('' while there is none). */
+function leaseHolder(): Promise<string> {
+  return cluster.kubectl([
+    'get',
+    'lease',
+    'catchpoint-bridge-operator',
+    '-n',
+    OPERATOR_NS,
+    '-o',
+    'jsonpath={.spec.holderIdentity}',
+  ]);
+}
+
+/** `kubectl patch cpb --type=merge`, as a user edits the CatchpointBridge. */
+async function patchBridgeSpec(spec: object): Promise<void> {
+  await cluster.kubectl(['patch', 'cpb', CR, '-n', NS, '--type=merge', '-p', JSON.stringify({ spec })]);
+}
+
 function cpbField(jsonPath: string): Promise<string> {
   return cluster.kubectl(['get', 'cpb', CR, '-n', NS, '-o', `jsonpath=${jsonPath}`]);
 }
@@ -131,31 +147,10 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
   });
 
   await t.test('helm install: the operator runs as two pods, one of them the leader', async () => {
-    await cluster.kubectl(['create', 'namespace', OPERATOR_NS]);
-    await cluster.helm([
-      'install',
-      RELEASE,
-      join(REPO_ROOT, 'charts/catchpoint-bridge'),
-      '-n',
-      OPERATOR_NS,
-      '--set',
-      `image.repository=${cluster.image.ref.split(':')[0]}`,
-      '--set',
-      `image.tag=${cluster.image.tag}`,
-      '--wait',
-      '--timeout=180s',
-    ]);
+    await cluster.installChart(RELEASE, OPERATOR_NS);
     const operators = await readyPods(OPERATOR_NS, OPERATOR_SELECTOR, 2);
     const holder = await waitFor('a leader', async () => {
-      const h = await cluster.kubectl([
-        'get',
-        'lease',
-        'catchpoint-bridge-operator',
-        '-n',
-        OPERATOR_NS,
-        '-o',
-        'jsonpath={.spec.holderIdentity}',
-      ]);
+      const h = await leaseHolder();
       return h !== '' ? h : undefined;
     });
     assert.ok(
@@ -242,16 +237,7 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
 
   await t.test('a dimensions edit applies live: new series, same pods, no restarts', async () => {
     const before = await readyPods(NS, BRIDGE_SELECTOR, 2);
-    await cluster.kubectl([
-      'patch',
-      'cpb',
-      CR,
-      '-n',
-      NS,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { dimensions: ['node', 'country', 'city'] } }),
-    ]);
+    await patchBridgeSpec({ dimensions: ['node', 'country', 'city'] });
     const url = await pushUrl();
     const testId = 710002;
     let i = 0;
@@ -366,22 +352,11 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
       const stream = runPushStream({ url: () => url, ratePerSecond: 20, durationMs: 45_000, testId, nodes });
       await new Promise((r) => setTimeout(r, 3_000));
       // A change only a new pod can take: its resources.
-      await cluster.kubectl([
-        'patch',
-        'cpb',
-        CR,
-        '-n',
-        NS,
-        '--type=merge',
-        '-p',
-        JSON.stringify({
-          spec: {
-            deployment: {
-              resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } },
-            },
-          },
-        }),
-      ]);
+      await patchBridgeSpec({
+        deployment: {
+          resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } },
+        },
+      });
       await waitFor(
         'the roll to finish',
         async () => {
@@ -418,16 +393,6 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
   await t.test(
     'the operator leader pod killed: the other replica leads and reconciles the next edit',
     async () => {
-      const leaseHolder = () =>
-        cluster.kubectl([
-          'get',
-          'lease',
-          'catchpoint-bridge-operator',
-          '-n',
-          OPERATOR_NS,
-          '-o',
-          'jsonpath={.spec.holderIdentity}',
-        ]);
       const operators = await readyPods(OPERATOR_NS, OPERATOR_SELECTOR, 2);
       const holder = await leaseHolder();
       const leaderPod = operators.find((p) => holder.startsWith(p.name));
@@ -445,16 +410,7 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
       await waitFor('the standby to take the Lease', async () =>
         (await leaseHolder()).startsWith(standby.name) ? true : undefined,
       );
-      await cluster.kubectl([
-        'patch',
-        'cpb',
-        CR,
-        '-n',
-        NS,
-        '--type=merge',
-        '-p',
-        '{"spec":{"deployment":{"replicas":3}}}',
-      ]);
+      await patchBridgeSpec({ deployment: { replicas: 3 } });
       await readyPods(NS, BRIDGE_SELECTOR, 3);
       await waitFor('REPLICAS 3/3', async () =>
         (await cpbField('{.status.replicasSummary}')) === '3/3' ? true : undefined,
