@@ -10,6 +10,7 @@ import { InvalidSpecError } from './api/validate.ts';
 import { MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
+import { parseBoolean, parseListen, parseNumber, UsageError } from './cli-options.ts';
 import { readPushFile, redactPushUrl, replay } from './replay/replay.ts';
 import { createLogger } from './shared/logger.ts';
 
@@ -25,14 +26,6 @@ commands:
              (the URL may also come from $CATCHPOINT_BRIDGE_URL, to keep the token out of shell history)
   crd        print the CatchpointBridge CustomResourceDefinition
 `;
-
-function parseListen(text: string): { host: string; port: number } {
-  const i = text.lastIndexOf(':');
-  const host = i > 0 ? text.slice(0, i) : '0.0.0.0';
-  const port = Number(i >= 0 ? text.slice(i + 1) : text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --listen ${text}`);
-  return { host: host.replace(/^\[|\]$/g, ''), port };
-}
 
 async function bridgeCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -53,13 +46,16 @@ async function bridgeCommand(args: string[]): Promise<void> {
       'bridge needs either --config FILE (standalone) or --resource NAMESPACE/NAME (in a cluster)',
     );
   }
+  if (values['handoff-url'] !== undefined && !URL.canParse(values['handoff-url'])) {
+    throw new UsageError('--handoff-url takes a URL such as http://bridge.ns.svc:8080');
+  }
   const logger = createLogger();
   const options = {
-    listen: parseListen(values.listen),
+    listen: parseListen('--listen', values.listen),
     spoolDir: values['spool-dir'],
     logger,
-    drainMs: Number(values.drain) * 1000,
-    shutdownDelayMs: Number(values['shutdown-delay']) * 1000,
+    drainMs: parseNumber('--drain', values.drain, { min: 0, max: 3600 }) * 1000,
+    shutdownDelayMs: parseNumber('--shutdown-delay', values['shutdown-delay'], { min: 0, max: 600 }) * 1000,
     ...(values['handoff-url'] ? { handoffUrl: values['handoff-url'] } : {}),
   };
   if (values.config !== undefined) {
@@ -110,6 +106,9 @@ async function operatorCommand(args: string[]): Promise<void> {
     },
   });
   if (values.image === undefined) throw new UsageError('operator needs --image (the bridge image to run)');
+  const listen = parseListen('--listen-metrics', values['listen-metrics']);
+  const workers = parseNumber('--workers', values.workers, { min: 1, max: 64, integer: true });
+  const leaderElect = parseBoolean('--leader-elect', values['leader-elect']);
   const logger = createLogger().child({ component: 'operator' });
   const namespaces = values['watch-namespaces']
     ?.split(',')
@@ -124,10 +123,10 @@ async function operatorCommand(args: string[]): Promise<void> {
     logger,
     config: { image: values.image },
     ...(namespaces?.length ? { namespaces } : {}),
-    leaderElect: values['leader-elect'] !== 'false',
+    leaderElect,
     ...(values['lease-namespace'] ? { leaseNamespace: values['lease-namespace'] } : {}),
-    listen: parseListen(values['listen-metrics']),
-    workers: Number(values.workers),
+    listen,
+    workers,
   });
   closeOnSignals({ close: () => running.stop() }, logger);
   void running.lostLeadership.then(() => {
@@ -144,14 +143,13 @@ async function replayCommand(args: string[]): Promise<number> {
   const url = values.url ?? process.env.CATCHPOINT_BRIDGE_URL;
   if (values.file === undefined || url === undefined) throw new UsageError('replay needs --file and --url');
   const bodies = await readPushFile(values.file);
-  const summary = await replay({ url, bodies, ratePerSecond: Number(values.rate) });
+  const ratePerSecond = parseNumber('--rate', values.rate, { min: 0.001, max: 100_000 });
+  const summary = await replay({ url, bodies, ratePerSecond });
   process.stdout.write(
     `replayed ${summary.sent} pushes to ${redactPushUrl(url)} in ${summary.durationMs} ms: ${JSON.stringify(summary.byStatus)}\n`,
   );
   return Object.keys(summary.byStatus).every((s) => s === '200') ? 0 : 1;
 }
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

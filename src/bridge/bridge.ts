@@ -3,6 +3,7 @@
  * spool) and runs delivery. A config generation is swapped in whole between pushes: everything a
  * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
  */
+import { join } from 'node:path';
 import { TextDecoder } from 'node:util';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
@@ -15,7 +16,8 @@ import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
 import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
 import type { ResolvedConfig } from './config.ts';
-import { Deduper } from './dedupe.ts';
+import { DEFAULT_MAX_ENTRIES, Deduper } from './dedupe.ts';
+import { type DedupeEntry, DedupeJournal } from './dedupe-journal.ts';
 import { Delivery, type DeliveryOptions } from './delivery.ts';
 import { checkHandedOffRecords, type HandoffResult, handOff } from './handoff.ts';
 import {
@@ -65,6 +67,7 @@ export class Bridge {
   readonly #directory: NodeDirectory;
   readonly #delivery: Delivery;
   readonly #deduper: Deduper;
+  readonly #dedupeJournal: DedupeJournal;
   readonly #stats: MappingStats = newMappingStats();
   readonly #maxFutureSkewMs: number;
   #generation: Generation;
@@ -75,13 +78,20 @@ export class Bridge {
     config: ResolvedConfig,
     spool: WriteAheadSpool,
     writer: TsdbWriter,
+    dedupe: { journal: DedupeJournal; entries: DedupeEntry[] },
     options: BridgeOptions,
   ) {
     this.#logger = options.logger;
     this.#spool = spool;
     this.#maxFutureSkewMs = options.maxFutureSkewMs ?? FUTURE_SKEW_MS;
     this.#generation = buildGeneration(config);
-    this.#deduper = new Deduper(parseDuration(config.spec.push.dedupeWindow));
+    this.#dedupeJournal = dedupe.journal;
+    this.#deduper = new Deduper(
+      parseDuration(config.spec.push.dedupeWindow),
+      DEFAULT_MAX_ENTRIES,
+      (t, n, ts) => dedupe.journal.record(t, n, ts),
+    );
+    this.#deduper.restore(dedupe.entries);
     this.#directory = new NodeDirectory(directoryOptions(config, options.logger));
     this.metrics = createBridgeMetrics(
       {
@@ -109,13 +119,41 @@ export class Bridge {
   }
 
   static async create(config: ResolvedConfig, options: BridgeOptions): Promise<Bridge> {
+    // The spool exists before the metrics that count its set-aside records: count through a late binding.
+    let bridge: Bridge | undefined;
     const spool = await WriteAheadSpool.open({
       dir: options.spoolDir,
       maxBytes: parseQuantity(config.spec.spool.maxBytes),
       durability: config.spec.spool.durability,
+      onSetAside: (record) => {
+        bridge?.metrics.spoolRecordsSetAside.inc();
+        options.logger.error(
+          { ...record, code: 'CPB_ERR_SPOOL_RECORD_SET_ASIDE' },
+          'a spool record could not be read; copied aside and skipped, delivery goes on',
+        );
+      },
+    });
+    // On the spool's volume: the window survives what the spool survives.
+    let lastJournalError = 0;
+    const dedupe = await DedupeJournal.open({
+      dir: join(options.spoolDir, 'dedupe'),
+      windowMs: parseDuration(config.spec.push.dedupeWindow),
+      maxEntries: DEFAULT_MAX_ENTRIES,
+      onError: (err) => {
+        // A full disk shows here first; one line a minute is enough, pushes go on.
+        if (Date.now() - lastJournalError < 60_000) return;
+        lastJournalError = Date.now();
+        options.logger.warn(
+          { err },
+          'cannot write the de-duplication journal; a restart may write re-deliveries twice',
+        );
+      },
     });
     const writer = createTsdbWriter(config, options.logger);
-    return new Bridge(config, spool, writer, options);
+    bridge = new Bridge(config, spool, writer, dedupe, options);
+    if (dedupe.entries.length > 0)
+      options.logger.info({ keys: dedupe.entries.length }, 'de-duplication window restored');
+    return bridge;
   }
 
   get config(): ResolvedConfig {
@@ -154,6 +192,7 @@ export class Bridge {
     this.#generation = buildGeneration(config);
     this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
     this.#deduper.windowMs = parseDuration(config.spec.push.dedupeWindow);
+    this.#dedupeJournal.windowMs = parseDuration(config.spec.push.dedupeWindow);
     this.#directory.reconfigure(directoryOptions(config, this.#logger));
     this.#spool.reconfigure({
       maxBytes: parseQuantity(config.spec.spool.maxBytes),
@@ -264,7 +303,7 @@ export class Bridge {
         'handed undelivered points to a peer',
       );
     }
-    await this.#spool.close();
+    await Promise.all([this.#spool.close(), this.#dedupeJournal.close()]);
     return handoff;
   }
 
@@ -277,7 +316,12 @@ export class Bridge {
       .filter((l) => l !== '');
     const bad = checkHandedOffRecords(records, this.#generation.config.spec.tsdb.maxTags);
     if (bad !== undefined)
-      return { status: 400, outcome: 'invalid', code: 'CPB_ERR_HANDOFF_INVALID', reason: bad };
+      return {
+        status: bad.tooLarge ? 413 : 400,
+        outcome: 'invalid',
+        code: 'CPB_ERR_HANDOFF_INVALID',
+        reason: bad.reason,
+      };
     try {
       await this.#spool.append(records);
     } catch (err) {

@@ -11,9 +11,16 @@
  * ring. Kept as 500k strings in a Map instead, the keys made every major GC mark them: on the
  * bridge's one core, pauses of 50–100 ms that set its p99 (measured with `npm run bench`), and
  * ~166 bytes per key against ~44 here. Only pushes still being spooled are on the heap.
+ *
+ * Stored keys also go to a journal on the spool's volume (dedupe-journal.ts) and are restored on
+ * start, so the window survives a restart of the process or of the pod on the same volume.
  */
+import type { DedupeEntry } from './dedupe-journal.ts';
+
 export type DedupeOutcome = { kind: 'new'; settle: (stored: boolean) => void } | { kind: 'duplicate' };
 
+/** Keys kept at most: two hours at ~70 pushes/s (see above). */
+export const DEFAULT_MAX_ENTRIES = 500_000;
 /** Entries the ring starts with; it doubles as needed up to maxEntries. */
 const INITIAL_CAPACITY = 1024;
 const TWO_32 = 4294967296;
@@ -59,10 +66,31 @@ export class Deduper {
   /** `testId:nodeId:timestamp` → resolves true when its first delivery was stored, false if not. */
   readonly #pending = new Map<string, Promise<boolean>>();
 
-  constructor(windowMs: number, maxEntries = 500_000) {
+  /** Told of every key once its push is stored (the journal that survives a restart). */
+  readonly #onStored: ((testId: number, nodeId: number, timestampMs: number) => void) | undefined;
+
+  constructor(
+    windowMs: number,
+    maxEntries = DEFAULT_MAX_ENTRIES,
+    onStored?: (testId: number, nodeId: number, timestampMs: number) => void,
+  ) {
     this.#windowMs = windowMs;
     this.#maxEntries = Math.max(1, Math.floor(maxEntries));
+    this.#onStored = onStored;
     this.#resize(Math.min(INITIAL_CAPACITY, this.#maxEntries));
+  }
+
+  /**
+   * Takes back keys stored before a restart (oldest first), each expiring a window after it was
+   * stored. Call before the first check.
+   */
+  restore(entries: readonly DedupeEntry[], now = Date.now()): void {
+    this.#epoch ??= now;
+    for (const e of entries) {
+      const expires = e.storedAt - this.#epoch + this.#windowMs;
+      if (expires <= now - this.#epoch || this.#find(e.testId, e.nodeId, e.timestampMs) >= 0) continue;
+      this.#push(e.testId, e.nodeId, e.timestampMs, expires);
+    }
   }
 
   set windowMs(ms: number) {
@@ -91,17 +119,7 @@ export class Deduper {
       this.#removeSlot(slot); // expired, its ring entry not reached by the head yet
     }
 
-    if (this.#tail - this.#head === this.#capacity) {
-      if (this.#capacity < this.#maxEntries) this.#resize(Math.min(this.#capacity * 2, this.#maxEntries));
-      else this.#evictHead();
-    }
-    const position = this.#tail % this.#capacity;
-    this.#tail++;
-    this.#testIds[position] = testId;
-    this.#nodeIds[position] = nodeId;
-    this.#timestamps[position] = timestampMs;
-    this.#expires[position] = at + this.#windowMs;
-    this.#insert(position);
+    const position = this.#push(testId, nodeId, timestampMs, at + this.#windowMs);
 
     let settle!: (stored: boolean) => void;
     const pending = new Promise<boolean>((resolve) => {
@@ -115,10 +133,26 @@ export class Deduper {
         if (!stored) {
           const s = this.#find(testId, nodeId, timestampMs);
           if (s >= 0 && this.#index[s] === position + 1) this.#removeSlot(s);
-        }
+        } else this.#onStored?.(testId, nodeId, timestampMs);
         settle(stored);
       },
     };
+  }
+
+  /** Appends a key at the ring's tail (growing it, or forgetting the oldest at the cap); returns its position. */
+  #push(testId: number, nodeId: number, timestampMs: number, expires: number): number {
+    if (this.#tail - this.#head === this.#capacity) {
+      if (this.#capacity < this.#maxEntries) this.#resize(Math.min(this.#capacity * 2, this.#maxEntries));
+      else this.#evictHead();
+    }
+    const position = this.#tail % this.#capacity;
+    this.#tail++;
+    this.#testIds[position] = testId;
+    this.#nodeIds[position] = nodeId;
+    this.#timestamps[position] = timestampMs;
+    this.#expires[position] = expires;
+    this.#insert(position);
+    return position;
   }
 
   /** Forgets entries from the oldest on, up to the first unexpired one. */

@@ -89,7 +89,11 @@ export class Delivery {
         signal,
         this.#options.maxPoints,
       );
-      if (batch.records.length === 0) continue;
+      if (batch.records.length === 0) {
+        // Only set-aside records read (see spool/wal.ts): move past them.
+        if (batch.skipped > 0) await this.#spool.ack(batch);
+        continue;
+      }
       try {
         await pRetry(() => this.#writeOnce(batch.records), {
           retries: Number.POSITIVE_INFINITY,

@@ -20,6 +20,7 @@ export interface BridgeMetrics {
   datapointsWritten: Counter;
   datapointsRejected: Counter<'reason'>;
   datapointsRetried: Counter;
+  spoolRecordsSetAside: Counter;
   dimensionMissing: Counter<'dimension'>;
   measurementMissing: Counter<'measurement'>;
   tsdbRequestDuration: Histogram<'outcome'>;
@@ -101,6 +102,11 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
     datapointsRetried: new Counter({
       name: 'catchpoint_bridge_datapoints_retried_total',
       help: 'Datapoints sent again after a failed TSDB write.',
+      registers,
+    }),
+    spoolRecordsSetAside: new Counter({
+      name: 'catchpoint_bridge_spool_records_set_aside_total',
+      help: "Spool records delivery could not read (corrupt or over-long), copied to the spool's set-aside/ folder and stepped over.",
       registers,
     }),
     dimensionMissing: new Counter({

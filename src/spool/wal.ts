@@ -16,6 +16,10 @@
  *    `cursorSyncMs` apart, so a crash may re-send up to that much. OpenTSDB treats a re-sent
  *    identical point as a no-op.
  *  - A torn record at the end of the last segment (crash mid-write) is cut off on open.
+ *  - Delivery never stalls on a record: appends refuse records over MAX_RECORD_BYTES, and a
+ *    record the reader still cannot take (no newline within READ_CHUNK bytes, or a closed
+ *    segment ending mid-record: disk corruption, a foreign file) is copied to `set-aside/`,
+ *    reported once through `onSetAside`, and stepped over.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import {
@@ -42,6 +46,34 @@ export interface SpoolOptions {
   segmentBytes?: number;
   /** Least time between two cursor writes. */
   cursorSyncMs?: number;
+  /** Called once per record the reader stepped over (see the header). Must not throw. */
+  onSetAside?: (record: SetAsideRecord) => void;
+}
+
+/** A record the reader could not take, kept in `file` for a person to look at. */
+export interface SetAsideRecord {
+  segment: number;
+  offset: number;
+  bytes: number;
+  file: string;
+  reason: 'too long' | 'unterminated';
+}
+
+/**
+ * Longest record an append takes. A datapoint is ~150 bytes and its tags are bounded
+ * (opentsdb/validate.ts); the bound is what keeps every record within one read.
+ */
+export const MAX_RECORD_BYTES = 64 << 10;
+
+export class SpoolRecordError extends Error {
+  readonly code = 'CPB_ERR_SPOOL_RECORD';
+  /** Index of the first bad record in the append. */
+  readonly index: number;
+  constructor(index: number, reason: string) {
+    super(`record ${index} ${reason}`);
+    this.name = 'SpoolRecordError';
+    this.index = index;
+  }
 }
 
 export class SpoolFullError extends Error {
@@ -63,6 +95,8 @@ export class SpoolClosedError extends Error {
 /** Records read from the spool; `ack` marks them delivered. */
 export interface SpoolBatch {
   records: string[];
+  /** Records set aside by this read (see the header): an empty batch with some is progress to ack. */
+  skipped: number;
   /** Position just after the last record. */
   readonly end: Position;
 }
@@ -82,8 +116,11 @@ interface PendingAppend {
 
 const SEGMENT_SUFFIX = '.wal';
 const CURSOR_FILE = 'cursor';
+const SET_ASIDE_DIR = 'set-aside';
 /** Largest read; also the longest record the reader can take. */
 const READ_CHUNK = 1 << 20;
+/** Bytes of one set-aside record kept for inspection. */
+const SET_ASIDE_KEEP = READ_CHUNK;
 /** Bytes read per wanted record: encoded datapoints are ~150 bytes, so one read usually does. */
 const READ_BYTES_PER_RECORD = 256;
 const MIN_READ = 64 << 10;
@@ -98,6 +135,7 @@ export class WriteAheadSpool {
   #durability: Durability;
   readonly #segmentBytes: number;
   readonly #cursorSyncMs: number;
+  readonly #onSetAside: (record: SetAsideRecord) => void;
 
   /** Segment number → size in bytes of what is durably written. */
   readonly #segments = new Map<number, number>();
@@ -119,6 +157,8 @@ export class WriteAheadSpool {
   #waiters: Array<() => void> = [];
   /** The segment the reader is in, kept open between reads. */
   #reader: { segment: number; handle: FileHandle } | undefined;
+  /** `segment:offset` of records already set aside: a re-read after rewind() reports none twice. */
+  readonly #setAsideSeen = new Set<string>();
 
   private constructor(options: SpoolOptions) {
     this.#dir = options.dir;
@@ -126,6 +166,7 @@ export class WriteAheadSpool {
     this.#durability = options.durability;
     this.#segmentBytes = options.segmentBytes ?? 16 << 20;
     this.#cursorSyncMs = options.cursorSyncMs ?? 1000;
+    this.#onSetAside = options.onSetAside ?? (() => {});
   }
 
   static async open(options: SpoolOptions): Promise<WriteAheadSpool> {
@@ -169,11 +210,14 @@ export class WriteAheadSpool {
 
   /**
    * Appends records (each one line without '\n'); resolves when they are durable per the
-   * configured durability. Throws SpoolFullError, without writing anything, when over the limit.
+   * configured durability. Throws SpoolFullError, without writing anything, when over the limit,
+   * and SpoolRecordError when a record is empty, holds a newline or is over MAX_RECORD_BYTES.
    */
   append(records: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.reject(new SpoolClosedError());
     if (records.length === 0) return Promise.resolve();
+    const bad = checkRecords(records);
+    if (bad !== undefined) return Promise.reject(bad);
     const data = `${records.join('\n')}\n`;
     const bytes = Buffer.byteLength(data);
     if (!this.hasRoomFor(bytes)) return Promise.reject(new SpoolFullError(this.#maxBytes));
@@ -197,7 +241,7 @@ export class WriteAheadSpool {
   ): Promise<SpoolBatch> {
     if (!this.#readable()) {
       await this.#waitForData(signal, undefined);
-      if (!this.#readable()) return { records: [], end: { ...this.#readPos } };
+      if (!this.#readable()) return { records: [], skipped: 0, end: { ...this.#readPos } };
     }
     const fillBytes = Math.min(fillRecords, maxRecords) * 64;
     if (maxDelayMs > 0 && this.#readableBytesEstimate() < fillBytes) {
@@ -382,6 +426,7 @@ export class WriteAheadSpool {
 
   async #readRecords(maxRecords: number): Promise<SpoolBatch> {
     const records: string[] = [];
+    let skipped = 0;
     let pos = { ...this.#readPos };
     // Sized for the batch: reading a whole 1 MiB chunk per batch of a few hundred records
     // copied ~10× what was used.
@@ -417,13 +462,57 @@ export class WriteAheadSpool {
           chunk = READ_CHUNK;
           continue;
         }
-        break; // a record longer than READ_CHUNK: cannot happen for our records
+        // Not a record the reader can take: step over it rather than stall delivery on it.
+        pos = await this.#setAside(pos, size, buf);
+        skipped++;
+        continue;
       }
       pos = { segment: pos.segment, offset: pos.offset + start };
     }
     this.#readPos = pos;
     if (this.#closed) await this.#closeReader(); // a read racing close() must not leak its handle
-    return { records, end: { ...pos } };
+    return { records, skipped, end: { ...pos } };
+  }
+
+  /**
+   * Copies the record at `pos` (whose first bytes are `head`, with no newline in them) to
+   * set-aside/, reports it, and returns the position after it: after its newline, or the
+   * segment's end when a closed segment ends without one.
+   */
+  async #setAside(pos: Position, size: number, head: Buffer): Promise<Position> {
+    const handle = await this.#readerFor(pos.segment);
+    let end = size;
+    let terminated = false;
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    for (let at = pos.offset + head.length; at < size; ) {
+      const { bytesRead } = await handle.read(buf, 0, Math.min(READ_CHUNK, size - at), at);
+      if (bytesRead === 0) break;
+      const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+      if (nl >= 0) {
+        end = at + nl;
+        terminated = true;
+        break;
+      }
+      at += bytesRead;
+    }
+    const next = { segment: pos.segment, offset: terminated ? end + 1 : end };
+    const key = `${pos.segment}:${pos.offset}`;
+    if (this.#setAsideSeen.has(key)) return next;
+    this.#setAsideSeen.add(key);
+    const bytes = end - pos.offset;
+    const file = join(this.#dir, SET_ASIDE_DIR, `${segmentName(pos.segment)}.${pos.offset}`);
+    await mkdir(join(this.#dir, SET_ASIDE_DIR), { recursive: true });
+    const kept = Buffer.allocUnsafe(Math.min(bytes, SET_ASIDE_KEEP));
+    const { bytesRead } = await handle.read(kept, 0, kept.length, pos.offset);
+    await writeFile(file, kept.subarray(0, bytesRead));
+    this.#onSetAside({
+      segment: pos.segment,
+      offset: pos.offset,
+      bytes,
+      file,
+      reason: terminated ? 'too long' : 'unterminated',
+    });
+    return next;
   }
 
   /** A read handle on `segment`, reusing the last one while the reader stays in that segment. */
@@ -440,4 +529,21 @@ export class WriteAheadSpool {
     this.#reader = undefined;
     await reader?.handle.close();
   }
+}
+
+/** The first record an append must refuse, as an error, or undefined when all are fine. */
+function checkRecords(records: readonly string[]): SpoolRecordError | undefined {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    // A UTF-16 length over the limit/3 may still fit in UTF-8; only then is the byte count needed.
+    if (r.length > MAX_RECORD_BYTES / 3 && Buffer.byteLength(r) > MAX_RECORD_BYTES) {
+      return new SpoolRecordError(
+        i,
+        `is ${Buffer.byteLength(r)} bytes, over the limit of ${MAX_RECORD_BYTES}`,
+      );
+    }
+    if (r === '') return new SpoolRecordError(i, 'is empty');
+    if (r.includes('\n')) return new SpoolRecordError(i, 'holds a newline');
+  }
+  return undefined;
 }

@@ -144,6 +144,16 @@ test('POST /internal/handoff: a peer with the token hands over valid points; any
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().code, 'CPB_ERR_HANDOFF_INVALID');
   assert.equal(bridge.spoolBytes, 0, 'a bad batch is refused whole');
+  // Hostile peers: a record no spool record may be (its size is checked before any parsing), not an object.
+  const huge = await post(`Bearer ${TOKEN}`, `${point}\n{"metric":"${'m'.repeat(200_000)}"}\n`);
+  assert.equal(huge.statusCode, 413);
+  assert.match(huge.json().reason, /record 1 is \d+ bytes, over the limit of 65536/);
+  for (const record of ['null', '[1]', '"x"', '7']) {
+    const res = await post(`Bearer ${TOKEN}`, `${point}\n${record}`);
+    assert.equal(res.statusCode, 400, record);
+    assert.match(res.json().reason, /record 1 is not a JSON object/);
+  }
+  assert.equal(bridge.spoolBytes, 0, 'nothing of a refused batch is spooled');
   const ok = await post(`Bearer ${TOKEN}`, `${point}\n${point.replace('1700000000000', '1700000001000')}\n`);
   assert.equal(ok.statusCode, 200);
   assert.equal(ok.json().datapoints, 2);

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { SpoolFullError, WriteAheadSpool } from '../../../src/spool/wal.ts';
+import {
+  MAX_RECORD_BYTES,
+  type SetAsideRecord,
+  SpoolFullError,
+  SpoolRecordError,
+  WriteAheadSpool,
+} from '../../../src/spool/wal.ts';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -143,5 +149,90 @@ test('the limit can change live: raising it lets refused appends in, nothing spo
   await assert.rejects(spool.append(records(1)), (err: unknown) => err instanceof SpoolFullError);
   const b = await spool.read(100, 0);
   assert.equal(b.records.length, 25, 'a lower limit drops nothing already spooled');
+  await spool.close();
+});
+
+test('an append refuses, whole, a record over MAX_RECORD_BYTES, an empty one or one with a newline', async () => {
+  const spool = await WriteAheadSpool.open({ dir: await tempDir(), maxBytes: 1 << 24, durability: 'fsync' });
+  for (const [bad, index, reason] of [
+    [['{"ok":1}', 'x'.repeat(MAX_RECORD_BYTES + 1)], 1, /over the limit/],
+    [['é'.repeat(MAX_RECORD_BYTES / 2 + 1)], 0, /over the limit/], // within the limit in UTF-16, not in UTF-8
+    [['{"ok":1}', ''], 1, /empty/],
+    [['a\nb'], 0, /newline/],
+  ] as const) {
+    await assert.rejects(spool.append(bad), (err: unknown) => {
+      assert.ok(err instanceof SpoolRecordError);
+      assert.equal(err.index, index);
+      assert.match(err.message, reason);
+      return true;
+    });
+  }
+  assert.equal(spool.bytes, 0);
+  await spool.append(['x'.repeat(MAX_RECORD_BYTES)]); // the limit itself fits
+  assert.equal((await spool.read(10, 0)).records[0]?.length, MAX_RECORD_BYTES);
+  await spool.close();
+});
+
+/** Reads until the spool is empty, acking every batch, as delivery does. */
+async function drain(spool: WriteAheadSpool): Promise<{ records: string[]; skipped: number }> {
+  const records: string[] = [];
+  let skipped = 0;
+  for (;;) {
+    const b = await spool.read(100, 0, AbortSignal.timeout(100));
+    if (b.records.length === 0 && b.skipped === 0) return { records, skipped };
+    records.push(...b.records);
+    skipped += b.skipped;
+    await spool.ack(b);
+  }
+}
+
+test('a record the reader cannot take is set aside once, and reading goes on past it', async () => {
+  const dir = await tempDir();
+  let spool = await WriteAheadSpool.open({ dir, maxBytes: 1 << 26, durability: 'fsync', segmentBytes: 4096 });
+  await spool.append(records(3, 'a'));
+  await spool.close();
+  // Written behind the spool's back (a corrupt or foreign segment): a 3 MiB line in segment 0,
+  // then a segment that ends mid-record (only the last segment's torn tail is cut on open).
+  const huge = 'h'.repeat(3 << 20);
+  await appendFile(join(dir, '000000000000.wal'), `${huge}\n{"b":0}\n`);
+  await writeFile(join(dir, '000000000001.wal'), '{"c":0}\n{"c":1', { flag: 'w' });
+  await writeFile(join(dir, '000000000002.wal'), '{"d":0}\n');
+  const setAside: SetAsideRecord[] = [];
+  spool = await WriteAheadSpool.open({
+    dir,
+    maxBytes: 1 << 26,
+    durability: 'fsync',
+    segmentBytes: 4096,
+    onSetAside: (r) => setAside.push(r),
+  });
+  await spool.append(['{"e":0}']);
+  // A read that fails delivery and rewinds reads the bad records again: reported only once.
+  await spool.read(100, 0);
+  spool.rewind();
+  const got = await drain(spool);
+  assert.deepEqual(got.records, [...records(3, 'a'), '{"b":0}', '{"c":0}', '{"d":0}', '{"e":0}']);
+  assert.equal(got.skipped, 2);
+  assert.deepEqual(
+    setAside.map(({ segment, bytes, reason }) => ({ segment, bytes, reason })),
+    [
+      { segment: 0, bytes: huge.length, reason: 'too long' },
+      { segment: 1, bytes: '{"c":1'.length, reason: 'unterminated' },
+    ],
+  );
+  assert.equal(spool.bytes, 0);
+  // Kept for a person to look at: the head of the long one, the whole short one.
+  assert.equal(await readFile(setAside[1]!.file, 'utf8'), '{"c":1');
+  assert.equal((await readFile(setAside[0]!.file)).length, 1 << 20);
+  await spool.close();
+  // Acknowledged past them: a restart does not meet them again.
+  setAside.length = 0;
+  spool = await WriteAheadSpool.open({
+    dir,
+    maxBytes: 1 << 26,
+    durability: 'fsync',
+    onSetAside: (r) => setAside.push(r),
+  });
+  assert.deepEqual(await drain(spool), { records: [], skipped: 0 });
+  assert.equal(setAside.length, 0);
   await spool.close();
 });
