@@ -7,6 +7,7 @@ apt_packages=()
 command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)   # promtool checks the alert rules
+[ -x /usr/sbin/nginx ] || apt_packages+=(nginx-light)   # the TLS tests' proxy (test/harness/nginx.ts)
 # A real node (scripts/control-plane/node.ts): runc, the CNI plugins, iptables for kube-proxy and
 # the guard, ip for the bridge; gcc builds the static pause binary (build.sh --node).
 [ -x /usr/sbin/runc ] || apt_packages+=(runc)
@@ -18,7 +19,7 @@ command -v gcc >/dev/null || apt_packages+=(gcc libc6-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${apt_packages[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  # The packages ship services (prometheus, victoria-metrics); tests start their own on free
+  # The packages ship services (prometheus, victoria-metrics, nginx); tests start their own on free
   # loopback ports, so keep the package scripts from starting them.
   policy_rc=/usr/sbin/policy-rc.d
   created_policy=""

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { buildCrd } from './api/crd.ts';
 import { InvalidSpecError } from './api/validate.ts';
-import { MissingSecretError } from './bridge/config.ts';
+import { InvalidTlsMaterialError, MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
 import { parseBoolean, parseListen, parseNumber, UsageError } from './cli-options.ts';
@@ -23,7 +23,8 @@ commands:
   operator   run the operator: --image IMAGE [--watch-namespaces a,b] [--leader-elect true|false]
              [--lease-namespace NS] [--listen-metrics HOST:PORT] [--workers N]
   replay     POST recorded pushes to a bridge: --file PUSHES.ndjson --url URL [--rate PER_SECOND]
-             (the URL may also come from $CATCHPOINT_BRIDGE_URL, to keep the token out of shell history)
+             (the URL may also come from $CATCHPOINT_BRIDGE_URL; $CATCHPOINT_BRIDGE_TOKEN, when set,
+             is sent as Authorization: Bearer, which keeps the token out of URLs and shell history)
   crd        print the CatchpointBridge CustomResourceDefinition
 `;
 
@@ -144,7 +145,8 @@ async function replayCommand(args: string[]): Promise<number> {
   if (values.file === undefined || url === undefined) throw new UsageError('replay needs --file and --url');
   const bodies = await readPushFile(values.file);
   const ratePerSecond = parseNumber('--rate', values.rate, { min: 0.001, max: 100_000 });
-  const summary = await replay({ url, bodies, ratePerSecond });
+  const token = process.env.CATCHPOINT_BRIDGE_TOKEN;
+  const summary = await replay({ url, bodies, ratePerSecond, ...(token ? { token } : {}) });
   process.stdout.write(
     `replayed ${summary.sent} pushes to ${redactPushUrl(url)} in ${summary.durationMs} ms: ${JSON.stringify(summary.byStatus)}\n`,
   );
@@ -171,7 +173,11 @@ async function main(argv: string[]): Promise<number> {
         return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
     }
   } catch (err) {
-    if (err instanceof InvalidSpecError || err instanceof MissingSecretError) {
+    if (
+      err instanceof InvalidSpecError ||
+      err instanceof MissingSecretError ||
+      err instanceof InvalidTlsMaterialError
+    ) {
       process.stderr.write(`${err.message}\n`);
       return 1;
     }

@@ -61,6 +61,13 @@ const SecretName = Type.String({
 const SecretKey = (defaultValue: string, description: string) =>
   Type.String({ pattern: SECRET_KEY_PATTERN, maxLength: 253, default: defaultValue, description });
 
+const ConfigMapName = Type.String({
+  pattern: SECRET_NAME_PATTERN,
+  minLength: 1,
+  maxLength: 253,
+  description: 'Name of a ConfigMap in the CatchpointBridge namespace.',
+});
+
 export const CredentialsSecretRef = Type.Object(
   {
     name: SecretName,
@@ -139,10 +146,27 @@ export const PushSpec = Type.Object(
         {
           additionalProperties: false,
           description:
-            'Secret holding the token of the push URL (/push/<token>). Without it the bridge takes ' +
-            'unauthenticated POST / like the seed did, and warns.',
+            'Secret holding the push token. Pushes to /push carry it in `Authorization: Bearer <token>` ' +
+            'or in the header named by tokenHeader (recommended: URLs end up in access logs), or in the ' +
+            'path (/push/<token>). Without it the bridge takes unauthenticated POST / like the seed did, and warns.',
         },
       ),
+    ),
+    tokenHeader: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9][-A-Za-z0-9]{0,62}$',
+        maxLength: 63,
+        description:
+          'Name of a request header that carries the push token as its whole value (e.g. X-Push-Token), ' +
+          'for a webhook that can add a header but not Authorization. Authorization: Bearer is always accepted.',
+        'x-kubernetes-validations': [
+          {
+            rule: "!self.matches('(?i)^(authorization|host|cookie|content-[a-z]+|transfer-encoding|connection)$')",
+            message:
+              'tokenHeader must be a header of its own, not Authorization, Host, Cookie or a content header',
+          },
+        ],
+      }),
     ),
     tokenRotationOverlap: Duration(
       '1h',
@@ -167,6 +191,10 @@ export const PushSpec = Type.Object(
         // has(self.format): the API server also checks this rule against the `{}` default.
         rule: "!has(self.format) || self.format != 'template' || has(self.template)",
         message: 'push.template (the field map) is required when push.format is template',
+      },
+      {
+        rule: '!has(self.tokenHeader) || has(self.tokenSecretRef)',
+        message: 'push.tokenHeader needs push.tokenSecretRef (the token it carries)',
       },
     ],
   },
@@ -208,6 +236,66 @@ export const TsdbAuth = Type.Object(
   { additionalProperties: false },
 );
 
+export const TsdbTls = Type.Object(
+  {
+    caRef: Type.Optional(
+      Type.Object(
+        {
+          secretName: Type.Optional(SecretName),
+          configMapName: Type.Optional(ConfigMapName),
+          key: SecretKey('ca.crt', 'Key holding the PEM bundle.'),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "PEM bundle of the CAs that may sign the TSDB's certificate, from a Secret or a ConfigMap " +
+            "(e.g. cert-manager's ca.crt, or the kube-root-ca.crt ConfigMap). It replaces the public " +
+            'roots; without it the server must have a publicly trusted certificate.',
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.secretName) != has(self.configMapName)',
+              message: 'caRef takes exactly one of secretName and configMapName',
+            },
+          ],
+        },
+      ),
+    ),
+    clientCertSecretRef: Type.Optional(
+      Type.Object(
+        {
+          name: SecretName,
+          certKey: SecretKey('tls.crt', 'Key holding the PEM client certificate (and its intermediates).'),
+          keyKey: SecretKey('tls.key', 'Key holding the PEM private key (unencrypted).'),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Client certificate for mutual TLS, e.g. a kubernetes.io/tls Secret, for a TSDB (or the proxy ' +
+            'in front of it) that asks for one.',
+          'x-kubernetes-validations': [
+            { rule: 'self.certKey != self.keyKey', message: 'certKey and keyKey must be two different keys' },
+          ],
+        },
+      ),
+    ),
+    serverName: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$',
+        maxLength: 253,
+        description:
+          "DNS name the server's certificate must carry (and the SNI sent), when it is not the endpoint's " +
+          'host: endpoints by IP address, through a tunnel or a load balancer.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'TLS to the https:// endpoints (not tcp:// or file://). The certificate is always verified; a ' +
+      'change to the referenced Secrets or ConfigMap applies live.',
+  },
+);
+
 export const TsdbSpec = Type.Object(
   {
     endpoints: Type.Array(
@@ -244,8 +332,17 @@ export const TsdbSpec = Type.Object(
     gzip: Type.Boolean({ default: true, description: 'Compress /api/put bodies (OpenTSDB ≥ 2.1).' }),
     timeout: Duration('10s', 'Per-request timeout.'),
     auth: Type.Optional(TsdbAuth),
+    tls: Type.Optional(TsdbTls),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    'x-kubernetes-validations': [
+      {
+        rule: "!has(self.tls) || self.endpoints.exists(e, e.startsWith('https://'))",
+        message: 'tsdb.tls applies to https:// endpoints only: none is configured',
+      },
+    ],
+  },
 );
 
 export const SpoolSpec = Type.Object(
@@ -386,6 +483,25 @@ export const BridgeReport = Type.Object(
     lastPushAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
     datapointsWritten: Type.Optional(Type.Integer({ minimum: 0 })),
     spoolBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    tsdbError: Type.Optional(
+      Type.Object(
+        {
+          endpoint: Type.String({
+            maxLength: 2048,
+            description: 'The endpoint, without credentials or query.',
+          }),
+          code: Type.String({ maxLength: 64, description: 'e.g. CPB_ERR_TSDB_TLS (docs/errors.md).' }),
+          message: Type.String({ maxLength: 1024 }),
+          since: Type.String({ format: 'date-time', maxLength: 64, description: 'First failure in a row.' }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Why TSDB writes are failing right now (TLS handshake, connection, HTTP status); removed once a ' +
+            'write succeeds. The points wait in the spool meanwhile.',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,

@@ -2,10 +2,12 @@
  * The bridge's HTTP surface (fastify). buildApp never listens: tests drive it with inject() and
  * server.ts owns the socket and signals.
  *
- * Routes: POST /push/:token (and POST / only when no token is configured, like the seed),
- * GET /healthz, GET /readyz, GET /metrics. Bodies of any Content-Type reach the handler as raw
- * bytes: Catchpoint's Content-Type is not documented and templates may send text/plain.
- * Request URLs are never logged (they carry the token); the route pattern is.
+ * Routes: POST /push with the token in `Authorization: Bearer` or the spec's push.tokenHeader
+ * (recommended: proxies and load balancers log URLs, not these headers), POST /push/:token, POST /
+ * only when no token is configured (like the seed), GET /healthz, GET /readyz, GET /metrics.
+ * Bodies of any Content-Type reach the handler as raw bytes: Catchpoint's Content-Type is not
+ * documented and templates may send text/plain. Request URLs are never logged (they may carry the
+ * token); the route pattern is.
  */
 import Fastify, {
   type FastifyBaseLogger,
@@ -91,7 +93,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
       .send({ ok: false, code: result.code ?? result.outcome, reason: result.reason });
   };
 
-  const handle = async (token: string | undefined, body: unknown, res: FastifyReply) => {
+  const handle = async (
+    token: string | undefined,
+    body: unknown,
+    res: FastifyReply,
+    missing = 'this bridge takes pushes at /push with the token in Authorization: Bearer <token>',
+  ) => {
     const bridge = ref.current;
     if (bridge === undefined) return reply(res, NOT_CONFIGURED);
     if (!bridge.authorize(token)) {
@@ -99,7 +106,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         status: 401,
         outcome: 'unauthorized',
         code: 'CPB_ERR_PUSH_UNAUTHORIZED',
-        reason: token === undefined ? 'this bridge takes pushes at /push/<token>' : 'unknown push token',
+        reason: token === undefined ? missing : 'unknown push token',
       };
       bridge.metrics.pushes.inc({ outcome: 'unauthorized' });
       return reply(res, outcome);
@@ -111,6 +118,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post<{ Params: { token: string } }>('/push/:token', (req, res) =>
     handle(req.params.token, req.body, res),
   );
+  app.post('/push', (req, res) => {
+    const header = ref.current?.config.spec.push.tokenHeader;
+    const token = headerToken(req.headers, header);
+    const expected =
+      header === undefined ? 'Authorization: Bearer <token>' : `Authorization: Bearer <token> or ${header}`;
+    return handle(token, req.body, res, `a push to /push carries its token in ${expected}`);
+  });
   app.post('/', (req, res) => handle(undefined, req.body, res));
 
   // A stopping peer hands over what it could not deliver (see handoff.ts). Same token as pushes,
@@ -118,8 +132,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(HANDOFF_PATH, async (req, res) => {
     const bridge = ref.current;
     if (bridge === undefined) return reply(res, NOT_CONFIGURED);
-    const auth = req.headers.authorization;
-    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    const token = headerToken(req.headers, undefined);
     if (!bridge.authorize(token)) {
       return reply(res, {
         status: 401,
@@ -157,4 +170,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
     });
   });
   return app;
+}
+
+/**
+ * The token a request carries in `Authorization: Bearer` (scheme case-insensitive, RFC 9110) or,
+ * when the spec names one, in that header; undefined when neither is there.
+ */
+export function headerToken(
+  headers: Record<string, string | string[] | undefined>,
+  tokenHeader: string | undefined,
+): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
+    const token = auth.slice(7).trim();
+    if (token !== '') return token;
+  }
+  if (tokenHeader !== undefined) {
+    const value = headers[tokenHeader.toLowerCase()];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  }
+  return undefined;
 }

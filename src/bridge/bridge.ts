@@ -199,8 +199,8 @@ export class Bridge {
       durability: config.spec.spool.durability,
     });
     if (
-      JSON.stringify([previous.spec.tsdb, previous.tsdbAuth]) !==
-      JSON.stringify([config.spec.tsdb, config.tsdbAuth])
+      JSON.stringify([previous.spec.tsdb, previous.tsdbAuth, previous.tsdbTls]) !==
+      JSON.stringify([config.spec.tsdb, config.tsdbAuth, config.tsdbTls])
     ) {
       const old = this.#delivery.reconfigure(createTsdbWriter(config, this.#logger), deliveryOptions(config));
       void old.close();
@@ -209,7 +209,7 @@ export class Bridge {
     this.#logger.info({ generation: config.generation }, 'config generation applied');
   }
 
-  /** Token check for `POST /push/<token>`, or `POST /` when `token` is undefined. */
+  /** Token check for a push (from its path or a header), or one with none when `token` is undefined. */
   authorize(token: string | undefined): boolean {
     if (token === undefined) return !this.tokens.required;
     return this.tokens.required && this.tokens.matches(token);

@@ -7,6 +7,7 @@
 
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
+import { TsdbErrorCodes } from '../opentsdb/errors.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { safeUrl } from '../shared/logger.ts';
 import type { WriteAheadSpool } from '../spool/wal.ts';
@@ -121,14 +122,20 @@ export class Delivery {
 
   async #writeOnce(records: string[]): Promise<void> {
     const started = performance.now();
+    const writer = this.#writer;
     try {
-      const result = await this.#writer.write(records, this.#abort.signal);
+      const result = await writer.write(records, this.#abort.signal);
       this.#metrics.tsdbRequestDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
       this.#metrics.datapointsWritten.inc(result.written);
       for (const r of result.rejected)
         this.#metrics.datapointsRejected.inc({ reason: rejectionReason(r.error) });
+      this.#metrics.tsdbHealth.succeeded();
     } catch (err) {
       this.#metrics.tsdbRequestDuration.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+      // A stop or a writer swapped by a config change is not the TSDB failing.
+      const code = (err as { code?: string }).code;
+      if (code !== TsdbErrorCodes.ABORTED && code !== TsdbErrorCodes.CLOSED)
+        this.#metrics.tsdbHealth.failed(err, writer.endpoint);
       // p-retry gives up on TypeErrors; a writer bug must not stop delivery, so every failure
       // is retried as a plain Error.
       if (err instanceof TypeError) throw new Error(err.message, { cause: err });

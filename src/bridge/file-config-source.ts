@@ -1,7 +1,9 @@
 /**
  * Config from a CatchpointBridge manifest file and a directory laid out like mounted Secret
  * volumes (`<dir>/<secret-name>/<key>`): how a developer runs the bridge, and how most bridge
- * tests do. Both are re-read when they change, so edits apply live here too.
+ * tests do. Both are re-read when they change, so edits apply live here too. A referenced
+ * ConfigMap (a CA bundle) is read from the same directory, `<dir>/<configmap-name>/<key>`, as a
+ * mounted ConfigMap volume would lay it out: standalone there is no API to tell the two apart.
  *
  * The files are polled every second. Parsing and validating the manifest (YAML, schema, CEL
  * rules) takes milliseconds of the event loop, so a poll that reads exactly the bytes of the
@@ -10,7 +12,7 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { parseCatchpointBridgeManifest } from '../api/validate.ts';
-import { type ConfigSource, type ResolvedConfig, resolveSecrets } from './config.ts';
+import { type ConfigSource, type ResolvedConfig, resolveConfig } from './config.ts';
 
 export interface FileConfigSourceOptions {
   configFile: string;
@@ -54,7 +56,7 @@ export class FileConfigSource implements ConfigSource {
       return value;
     };
     const resource = `${bridge.metadata.namespace ?? ''}/${bridge.metadata.name}`;
-    return resolveSecrets(resource, this.#generation + 1, bridge.spec, read);
+    return resolveConfig(resource, this.#generation + 1, bridge.spec, read, read);
   }
 
   /** Loads unless the files hold exactly what the last load read; then repeats its outcome. */
@@ -123,5 +125,5 @@ function readOrUndefined(path: string): string | undefined {
 }
 
 function fingerprint(c: ResolvedConfig): string {
-  return JSON.stringify([c.spec, c.pushToken, c.catchpoint, c.tsdbAuth]);
+  return JSON.stringify([c.spec, c.pushToken, c.catchpoint, c.tsdbAuth, c.tsdbTls]);
 }

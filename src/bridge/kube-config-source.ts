@@ -1,17 +1,18 @@
 /**
- * Config from the API server: the bridge's own CatchpointBridge and the Secrets it references,
- * each watched by name (fieldSelector=metadata.name=<name>), which is all the Role the operator
- * grants allows. Edits apply within a second or so; the watches heal themselves (relist on 410,
+ * Config from the API server: the bridge's own CatchpointBridge and the Secrets and ConfigMaps it
+ * references, each watched by name (fieldSelector=metadata.name=<name>), which is all the Role
+ * the operator grants allows. Edits apply within a second or so; the watches heal themselves (relist on 410,
  * backoff on errors), and while the API server is away the last good config keeps serving.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { referencedConfigMaps } from '../api/references.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../api/schema.ts';
 import type { CatchpointBridge } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { Informer, type InformerObject } from '../kube/informer.ts';
 import { resourcePath } from '../kube/resources.ts';
-import { type ConfigSource, type ResolvedConfig, referencedSecrets, resolveSecrets } from './config.ts';
+import { type ConfigSource, type ResolvedConfig, referencedSecrets, resolveConfig } from './config.ts';
 
 export interface KubeConfigSourceOptions {
   kc: KubeConfig;
@@ -22,7 +23,8 @@ export interface KubeConfigSourceOptions {
   debounceMs?: number;
 }
 
-type SecretObject = InformerObject & { data?: Record<string, string> };
+/** A Secret (data base64) or a ConfigMap (data plain, binaryData base64). */
+type DataObject = InformerObject & { data?: Record<string, string>; binaryData?: Record<string, string> };
 type BridgeObject = CatchpointBridge & InformerObject;
 
 export class ConfigNotFoundError extends Error {
@@ -36,7 +38,8 @@ export class ConfigNotFoundError extends Error {
 export class KubeConfigSource implements ConfigSource {
   readonly #o: KubeConfigSourceOptions;
   readonly #bridge: Informer<BridgeObject>;
-  readonly #secrets = new Map<string, Informer<SecretObject>>();
+  readonly #secrets = new Map<string, Informer<DataObject>>();
+  readonly #configMaps = new Map<string, Informer<DataObject>>();
   #timer: NodeJS.Timeout | undefined;
   #fingerprint = '';
   #stopped = false;
@@ -79,7 +82,9 @@ export class KubeConfigSource implements ConfigSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    await Promise.all([this.#bridge.stop(), ...[...this.#secrets.values()].map((i) => i.stop())]);
+    await Promise.all(
+      [this.#bridge, ...this.#secrets.values(), ...this.#configMaps.values()].map((i) => i.stop()),
+    );
   }
 
   #schedule(): void {
@@ -99,12 +104,23 @@ export class KubeConfigSource implements ConfigSource {
     let config: ResolvedConfig;
     try {
       const spec = validateSpec(cr.spec);
-      const names = referencedSecrets(spec);
-      if (!this.#watchSecrets(names)) return; // re-evaluated once the new watches have listed
-      config = resolveSecrets(this.resource, cr.metadata.generation ?? 0, spec, (secret, key) => {
-        const value = this.#secrets.get(secret)?.get(this.#o.namespace, secret)?.data?.[key];
-        return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-      });
+      // Both lists are watched before either is read: each new watch re-evaluates once listed.
+      const secretsSynced = this.#watch(this.#secrets, 'secrets', referencedSecrets(spec));
+      const configMapsSynced = this.#watch(this.#configMaps, 'configmaps', referencedConfigMaps(spec));
+      if (!secretsSynced || !configMapsSynced) return;
+      const ns = this.#o.namespace;
+      const base64 = (value: string | undefined) =>
+        value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+      config = resolveConfig(
+        this.resource,
+        cr.metadata.generation ?? 0,
+        spec,
+        (secret, key) => base64(this.#secrets.get(secret)?.get(ns, secret)?.data?.[key]),
+        (name, key) => {
+          const cm = this.#configMaps.get(name)?.get(ns, name);
+          return cm?.data?.[key] ?? base64(cm?.binaryData?.[key]);
+        },
+      );
     } catch (err) {
       this.#report(err as Error);
       return;
@@ -115,6 +131,7 @@ export class KubeConfigSource implements ConfigSource {
       config.pushToken,
       config.catchpoint,
       config.tsdbAuth,
+      config.tsdbTls,
     ]);
     if (fingerprint === this.#fingerprint) return;
     this.#fingerprint = fingerprint;
@@ -127,29 +144,33 @@ export class KubeConfigSource implements ConfigSource {
     }
   }
 
-  /** Keeps one watch per referenced Secret; true when all of them have listed. */
-  #watchSecrets(names: string[]): boolean {
-    for (const [name, informer] of this.#secrets) {
+  /** Keeps one watch per referenced Secret (or ConfigMap); true when all of them have listed. */
+  #watch(
+    informers: Map<string, Informer<DataObject>>,
+    plural: 'secrets' | 'configmaps',
+    names: string[],
+  ): boolean {
+    for (const [name, informer] of informers) {
       if (!names.includes(name)) {
-        this.#secrets.delete(name);
+        informers.delete(name);
         void informer.stop();
       }
     }
     let synced = true;
     for (const name of names) {
-      let informer = this.#secrets.get(name);
+      let informer = informers.get(name);
       if (informer === undefined) {
-        informer = new Informer<SecretObject>({
+        informer = new Informer<DataObject>({
           kc: this.#o.kc,
-          logger: this.#o.logger.child({ watch: 'secret', secret: name }),
-          path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace: this.#o.namespace }),
+          logger: this.#o.logger.child({ watch: plural, name }),
+          path: resourcePath({ apiVersion: 'v1', plural, namespace: this.#o.namespace }),
           fieldSelector: `metadata.name=${name}`,
         });
         const schedule = () => this.#schedule();
         informer.on('add', schedule).on('update', schedule).on('delete', schedule);
         informer.start();
         void informer.synced.then(schedule);
-        this.#secrets.set(name, informer);
+        informers.set(name, informer);
       }
       synced &&= informer.hasSynced;
     }

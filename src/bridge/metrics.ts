@@ -3,6 +3,7 @@
  * in one process. Names are the reference for dashboards and alerts (docs/metrics.md).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { TsdbHealth } from './tsdb-health.ts';
 
 export type PushOutcome =
   | 'accepted'
@@ -24,6 +25,8 @@ export interface BridgeMetrics {
   dimensionMissing: Counter<'dimension'>;
   measurementMissing: Counter<'measurement'>;
   tsdbRequestDuration: Histogram<'outcome'>;
+  /** The failure going on now (status.bridge.tsdbError); counts TLS failures. */
+  tsdbHealth: TsdbHealth;
   configGeneration: Gauge;
   configErrors: Counter<'reason'>;
 }
@@ -128,6 +131,16 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    tsdbHealth: new TsdbHealth(
+      new Counter({
+        name: 'catchpoint_bridge_tsdb_tls_errors_total',
+        help:
+          'TSDB writes that failed in the TLS handshake, by endpoint and reason: untrusted, name_mismatch, ' +
+          'expired, client_certificate, handshake.',
+        labelNames: ['endpoint', 'reason'],
+        registers,
+      }),
+    ),
     configGeneration: new Gauge({
       name: 'catchpoint_bridge_config_generation',
       help: 'Generation of the CatchpointBridge spec in use.',

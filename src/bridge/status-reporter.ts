@@ -37,6 +37,9 @@ export function bridgeReport(bridge: Bridge): BridgeReport {
   if (dirAt !== undefined) report.directoryUpdatedAt = dirAt;
   const pushAt = toMinute(bridge.lastPushAt);
   if (pushAt !== undefined) report.lastPushAt = pushAt;
+  // Left out once writes succeed: server-side apply then removes it from the status.
+  const tsdbError = bridge.metrics.tsdbHealth.error;
+  if (tsdbError !== undefined) report.tsdbError = { ...tsdbError };
   return report;
 }
 

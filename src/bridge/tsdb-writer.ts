@@ -1,4 +1,4 @@
-/** The TSDB writer a config generation asks for: its endpoints (with failover), batching, auth. */
+/** The TSDB writer a config generation asks for: its endpoints (with failover), batching, auth, TLS. */
 import type { Logger } from 'pino';
 import { createWriterForEndpoints } from '../opentsdb/create-writer.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
@@ -20,6 +20,7 @@ export function createTsdbWriter(config: ResolvedConfig, logger: Logger): TsdbWr
       bodyTimeoutMs: timeoutMs,
       writeTimeoutMs: timeoutMs,
       ...(config.tsdbAuth === undefined ? {} : { auth: config.tsdbAuth }),
+      ...(config.tsdbTls === undefined ? {} : { tls: config.tsdbTls }),
     },
     logger.child({ component: 'tsdb' }),
   );

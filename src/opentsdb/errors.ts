@@ -8,6 +8,11 @@
 export const TsdbErrorCodes = {
   /** Connection refused/reset/closed, timeout, 5xx or 429: the TSDB cannot take data now. */
   UNAVAILABLE: 'CPB_ERR_TSDB_UNAVAILABLE',
+  /**
+   * The TLS handshake with an https endpoint failed: its certificate is not trusted or does not
+   * name the host, or it wants a client certificate. Retried: fixing a Secret needs no restart.
+   */
+  TLS: 'CPB_ERR_TSDB_TLS',
   /** The TSDB answered with a status that means misconfiguration (401, 403, 404, 405, ...). */
   HTTP_STATUS: 'CPB_ERR_TSDB_HTTP_STATUS',
   /** The TSDB accepted the request but reported storage-side failures (throttle, HBase, sync timeout). */
@@ -26,6 +31,14 @@ export const TsdbErrorCodes = {
 
 export type TsdbErrorCode = (typeof TsdbErrorCodes)[keyof typeof TsdbErrorCodes];
 
+/**
+ * What a TLS handshake failure was about (tls-failure.ts): `untrusted` (no CA of the bundle signed
+ * it), `name_mismatch` (the certificate does not name the host: tsdb.tls.serverName),
+ * `expired` (or not yet valid), `client_certificate` (the server wants one, or refused ours),
+ * `handshake` (anything else: protocol versions, ciphers, plain HTTP on the port).
+ */
+export type TlsFailure = 'untrusted' | 'name_mismatch' | 'expired' | 'client_certificate' | 'handshake';
+
 export interface RetryableWriteErrorOptions {
   cause?: unknown;
   /** Redacted endpoint (never carries credentials). */
@@ -34,6 +47,8 @@ export interface RetryableWriteErrorOptions {
   status?: number;
   /** A hint from the writer: do not try this endpoint again before this many ms. */
   retryAfterMs?: number;
+  /** With code TLS: what failed, a bounded label for metrics. */
+  tlsFailure?: TlsFailure;
 }
 
 /**
@@ -49,6 +64,7 @@ export class RetryableWriteError extends Error {
   readonly endpoint: string | undefined;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly tlsFailure: TlsFailure | undefined;
 
   constructor(code: TsdbErrorCode, message: string, options: RetryableWriteErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -56,6 +72,7 @@ export class RetryableWriteError extends Error {
     this.endpoint = options.endpoint;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.tlsFailure = options.tlsFailure;
   }
 }
 

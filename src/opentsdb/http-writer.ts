@@ -9,20 +9,21 @@
  * - `?details` makes a 400 list exactly the points that failed; only those are rejected, the rest
  *   are stored. A request refused whole (no details, HTML "Chunked request not supported.", 413)
  *   is split in halves until the culprit is a single point, which is then rejected.
- * - 5xx, 429, timeouts and connection errors throw RetryableWriteError: the caller resends the
- *   whole batch later. Requests of that batch that had succeeded are sent again; OpenTSDB stores
+ * - 5xx, 429, timeouts, connection and TLS errors throw RetryableWriteError: the caller resends
+ *   the whole batch later. Requests of that batch that had succeeded are sent again; OpenTSDB stores
  *   byte-identical points idempotently, so this duplicates nothing but traffic.
  */
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
 import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
 import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
+import { classifyTlsCode, describeTlsFailure, type TlsFailureInfo, tlsFailureOf } from './tls-failure.ts';
 import type { RejectedDatapoint, TsdbWriter, WriteResult } from './writer.ts';
 
 const gzipAsync = promisify(gzipCallback);
@@ -68,10 +69,18 @@ export interface HttpWriterSettings {
   sync?: boolean;
   /** `sync_timeout` in ms, with `sync`. */
   syncTimeoutMs?: number;
-  /** TLS options for https endpoints (CA bundle, server name, verification). */
-  tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
+  /** TLS options for https endpoints: CA bundle (replaces the public roots), client certificate, server name. */
+  tls?: HttpTlsSettings;
   /** Called once per HTTP request: feed a latency histogram. Must not throw. */
   onRequest?: (durationMs: number, outcome: HttpRequestOutcome) => void;
+}
+
+export interface HttpTlsSettings {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
 }
 
 export interface HttpWriterOptions extends HttpWriterSettings {
@@ -191,6 +200,8 @@ export class HttpWriter implements TsdbWriter {
   #ratio = 5;
   #closed = false;
   #healthy = true;
+  /** The last TLS alert a connected socket got, with when (see #connector). */
+  #socketTlsError: { info: TlsFailureInfo; at: number } | undefined;
   readonly #statusesLogged = new Set<number>();
   readonly #stats: HttpWriterStats = {
     requests: 0,
@@ -219,19 +230,46 @@ export class HttpWriter implements TsdbWriter {
     if (parsed.authorization !== undefined) headers.authorization = parsed.authorization;
     this.#headers = headers;
     const tls = options.tls;
+    const connect = {
+      timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000),
+      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
+      ...(tls?.key === undefined ? {} : { key: tls.key }),
+      ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
+      ...(tls?.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+    };
     this.#pool = new Pool(parsed.origin, {
       connections: positive('connections', options.connections, 4),
       pipelining: 1,
       keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 10_000),
       headersTimeout: positive('headersTimeoutMs', options.headersTimeoutMs, 30_000),
       bodyTimeout: positive('bodyTimeoutMs', options.bodyTimeoutMs, 30_000),
-      connect: {
-        timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000),
-        ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-        ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
-        ...(tls?.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-      },
+      connect: parsed.origin.startsWith('https:') ? this.#connector(connect) : connect,
     });
+  }
+
+  /**
+   * undici's connector, plus a listener for TLS alerts after the handshake. A TLS 1.3 server
+   * checks the client certificate after the client considers the handshake done, so its refusal
+   * (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED) reaches the socket while undici only reports
+   * "other side closed"; #post looks here to say what really happened.
+   */
+  #connector(options: buildConnector.BuildOptions): buildConnector.connector {
+    const connect = buildConnector(options);
+    return (opts, callback) =>
+      connect(opts, (...args) => {
+        if (args[0] === null) {
+          args[1].on('error', (e: Error & { code?: string }) => {
+            const failure = e.code === undefined ? undefined : classifyTlsCode(e.code);
+            if (failure !== undefined)
+              this.#socketTlsError = {
+                info: describeTlsFailure(failure, e.code as string, e),
+                at: Date.now(),
+              };
+          });
+        }
+        callback(...args);
+      });
   }
 
   /** A snapshot of the counters. */
@@ -346,6 +384,7 @@ export class HttpWriter implements TsdbWriter {
         throw new RetryableWriteError(verdict.code, `${this.endpoint}: ${verdict.reason}`, {
           endpoint: this.endpoint,
           status,
+          ...(verdict.tlsFailure === undefined ? {} : { tlsFailure: verdict.tlsFailure }),
         });
       case 'refused':
         this.#observe(durationMs, 'refused');
@@ -394,6 +433,19 @@ export class HttpWriter implements TsdbWriter {
       }
       this.#observe(duration, 'error');
       const code = errorCode(err);
+      const recent = this.#socketTlsError;
+      const tls =
+        tlsFailureOf(err) ??
+        (code === 'UND_ERR_SOCKET' && recent !== undefined && recent.at >= Date.now() - duration - 1000
+          ? recent.info
+          : undefined);
+      if (tls !== undefined) {
+        throw new RetryableWriteError(TsdbErrorCodes.TLS, `${this.endpoint}: TLS: ${tls.description}`, {
+          endpoint: this.endpoint,
+          cause: err,
+          tlsFailure: tls.failure,
+        });
+      }
       throw new RetryableWriteError(
         TsdbErrorCodes.UNAVAILABLE,
         `${this.endpoint}: ${code ?? (err instanceof Error ? err.message : String(err))}`,

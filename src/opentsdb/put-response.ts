@@ -8,11 +8,13 @@
  *   supported.", too big), 413              isolated
  *   other 400s ("unexpected path", ...)     misconfiguration, not the data: resend later, loudly
  *                                           (rejecting points here would drop every point)
+ *   400 "No required SSL certificate was    nginx in front wants a client certificate (its 496,
+ *   sent" / "The SSL certificate error"     495 answered as 400): a TLS error, resend later
  *   400 "...timedout..." (sync_timeout)     storage did not confirm in time: resend later
  *   408, 429, 5xx                           the server cannot take data now: resend later
  *   anything else (401, 403, 404, 405, 3xx) misconfiguration: resend later, loudly
  */
-import { type TsdbErrorCode, TsdbErrorCodes } from './errors.ts';
+import { type TlsFailure, type TsdbErrorCode, TsdbErrorCodes } from './errors.ts';
 
 export interface PutPointError {
   /** The point as the server echoes it: OpenTSDB's IncomingDataPoint, value as a string. */
@@ -24,7 +26,7 @@ export type PutVerdict =
   | { kind: 'ok' }
   | { kind: 'partial'; errors: PutPointError[]; failed: number }
   | { kind: 'refused'; reason: string }
-  | { kind: 'retry'; code: TsdbErrorCode; reason: string };
+  | { kind: 'retry'; code: TsdbErrorCode; reason: string; tlsFailure?: TlsFailure };
 
 const OK: PutVerdict = { kind: 'ok' };
 
@@ -35,7 +37,13 @@ const OK: PutVerdict = { kind: 'ok' };
  */
 const BODY_REFUSAL = /parse|decode|json|chunked|too (?:big|large|long)|exceed/i;
 
+/** nginx's answers to a missing or unverifiable client certificate (`ssl_verify_client on`). */
+const CLIENT_CERT_REFUSAL = /No required SSL certificate was sent|The SSL certificate error/;
+
 function refusedOrMisconfigured(status: number, reason: string): PutVerdict {
+  if (CLIENT_CERT_REFUSAL.test(reason)) {
+    return { kind: 'retry', code: TsdbErrorCodes.TLS, reason, tlsFailure: 'client_certificate' };
+  }
   if (status === 413 || BODY_REFUSAL.test(reason)) return { kind: 'refused', reason };
   return { kind: 'retry', code: TsdbErrorCodes.HTTP_STATUS, reason };
 }

@@ -42,6 +42,12 @@ export const OPERATOR_RULES: PolicyRule[] = [
     verbs: ['get', 'list', 'watch'],
   },
   {
+    why: 'grant a bridge read access to the ConfigMap holding its TSDB CA bundle (RBAC lets the operator grant only what it holds)',
+    apiGroups: [''],
+    resources: ['configmaps'],
+    verbs: ['get', 'list', 'watch'],
+  },
+  {
     why: "the bridge's ServiceAccount and push Service",
     apiGroups: [''],
     resources: ['serviceaccounts', 'services'],

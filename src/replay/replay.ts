@@ -11,6 +11,8 @@ export interface ReplayOptions {
   url: string;
   bodies: string[];
   ratePerSecond: number;
+  /** Sent as `Authorization: Bearer`, for a URL without the token in its path. */
+  token?: string;
   /** Requests in flight at most. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -43,7 +45,10 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       const p = request(o.url, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(o.token === undefined ? {} : { authorization: `Bearer ${o.token}` }),
+        },
         dispatcher,
       })
         .then(async (res) => {

@@ -86,7 +86,7 @@ function setRef(proc: ChildProcess, on: boolean): void {
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = [];
   for (let i = 0; i < n; i++) {
     const s = createServer();
@@ -103,9 +103,10 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-// $0 = binary, $@ = its flags, $LOG = log file. Prints VM's PID, then waits; when stdin (our
-// pipe) closes, VM gets SIGINT. Background jobs get /dev/null as stdin unless redirected, hence fd 3.
-const WATCHDOG = `
+// $0 = binary, $@ = its flags, $LOG = log file. Prints the PID, then waits; when stdin (our
+// pipe) closes, the process (VM; nginx in harness/nginx.ts) gets SIGINT. Background jobs get
+// /dev/null as stdin unless redirected, hence fd 3.
+export const WATCHDOG = `
 exec 3<&0
 "$0" "$@" >>"$LOG" 2>&1 </dev/null &
 vm=$!

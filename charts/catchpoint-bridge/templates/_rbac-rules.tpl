@@ -20,6 +20,10 @@ scripts/generated-files.ts (the aggregated view/edit rules). Do not edit.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# grant a bridge read access to the ConfigMap holding its TSDB CA bundle (RBAC lets the operator grant only what it holds)
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 # the bridge's ServiceAccount and push Service
 - apiGroups: [""]
   resources: ["serviceaccounts", "services"]

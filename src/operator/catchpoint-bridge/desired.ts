@@ -7,6 +7,7 @@
  * the CR does not roll the pods. Only what a process cannot change lives in the template: image,
  * resources, the spool volume, security settings.
  */
+import { referencedConfigMaps } from '../../api/references.ts';
 import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
 import type { CatchpointBridge } from '../../api/types.ts';
 
@@ -107,11 +108,12 @@ export function serviceAccount(cr: CatchpointBridge): Manifest {
 }
 
 /**
- * The bridge reads exactly its own CatchpointBridge and the Secrets it references, by name
- * (resourceNames; the bridge watches with fieldSelector=metadata.name=<name>), and writes only
- * its report into the CR's status.
+ * The bridge reads exactly its own CatchpointBridge and the Secrets (and the CA bundle's
+ * ConfigMap) it references, by name (resourceNames; the bridge watches with
+ * fieldSelector=metadata.name=<name>), and writes only its report into the CR's status.
  */
 export function role(cr: CatchpointBridge, secretNames: readonly string[]): Manifest {
+  const configMaps = referencedConfigMaps(cr.spec);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -135,6 +137,17 @@ export function role(cr: CatchpointBridge, secretNames: readonly string[]): Mani
         resourceNames: [...secretNames].sort(),
         verbs: ['get', 'list', 'watch'],
       },
+      // Only when there is one: an empty resourceNames would grant every ConfigMap.
+      ...(configMaps.length === 0
+        ? []
+        : [
+            {
+              apiGroups: [''],
+              resources: ['configmaps'],
+              resourceNames: configMaps,
+              verbs: ['get', 'list', 'watch'],
+            },
+          ]),
     ],
   };
 }
@@ -310,11 +323,15 @@ export function ingress(cr: CatchpointBridge): Manifest | undefined {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: meta(cr), spec };
 }
 
-/** The push URL users give Catchpoint, without its token. */
+/**
+ * The push URL users give Catchpoint. With a token it is /push, the token going in a header
+ * (Authorization: Bearer, or push.tokenHeader), so no secret is in the URL; without one, /.
+ */
 export function endpointUrl(cr: CatchpointBridge): string {
   const i = cr.spec.deployment.ingress;
-  if (i) return `${i.tlsSecretName ? 'https' : 'http'}://${i.host}/push/<token>`;
-  return `http://${childName(cr)}.${cr.metadata.namespace ?? 'default'}.svc/push/<token>`;
+  const path = cr.spec.push.tokenSecretRef === undefined ? '/' : '/push';
+  if (i) return `${i.tlsSecretName ? 'https' : 'http'}://${i.host}${path}`;
+  return `http://${childName(cr)}.${cr.metadata.namespace ?? 'default'}.svc${path}`;
 }
 
 export interface DesiredChildren {

@@ -194,15 +194,22 @@ export class CatchpointBridgeReconciler {
       };
     }
     try {
-      // Only presence is checked: the reader hands over key names, never values.
-      resolveSecrets('', 0, cr.spec, (secret, key) => (keys.get(secret)?.has(key) ? 'present' : undefined));
+      // Only presence is checked: the reader hands over key names, never values. A referenced
+      // ConfigMap (a CA bundle) is not checked here: the bridge reports it while it waits.
+      resolveSecrets(
+        '',
+        0,
+        cr.spec,
+        (secret, key) => (keys.get(secret)?.has(key) ? 'present' : undefined),
+        () => 'present',
+      );
     } catch (err) {
       if (!(err instanceof MissingSecretError)) throw err;
       return {
         type: ConditionType.SecretsFound,
         status: 'False',
         reason: Reason.SecretKeyMissing,
-        message: err.missing.map((m) => `Secret "${m.secret}" has no key "${m.key}"`).join('; '),
+        message: err.missing.map((m) => `${m.kind} "${m.name}" has no key "${m.key}"`).join('; '),
       };
     }
     return {

@@ -12,6 +12,7 @@ import type { RunningOperator } from '../../../src/operator/main.ts';
 import { type BridgeProcess, startBridgeProcess } from '../../harness/bridge-process.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import { FAKE_V2_API_KEY, type FakeCatchpoint, startFakeCatchpoint } from '../../harness/fake-catchpoint.ts';
+import { startNginxTlsProxy } from '../../harness/nginx.ts';
 import {
   eventually,
   getBridge,
@@ -20,6 +21,7 @@ import {
   writeSecret,
 } from '../../harness/operator.ts';
 import { runPushStream } from '../../harness/push-stream.ts';
+import { createTestPki } from '../../harness/test-pki.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../harness/victoria-metrics.ts';
 
 let plane: ControlPlane;
@@ -74,10 +76,15 @@ function spec(prefix: string, extra: Record<string, unknown> = {}) {
 }
 
 /** A namespace with Secrets, a CR, the operator's children, and the bridge process running as its SA. */
-async function deploy(prefix: string, extra: Record<string, unknown> = {}) {
+async function deploy(
+  prefix: string,
+  extra: Record<string, unknown> = {},
+  setup: (ns: string) => Promise<void> = async () => {},
+) {
   const ns = await plane.createNamespace(prefix);
   await writeSecret(admin, ns, 'cp', { apiKey: FAKE_V2_API_KEY });
   await writeSecret(admin, ns, 'push', { token: TOKEN });
+  await setup(ns);
   await applyBridge(ns, 'b', spec(prefix, extra));
   await eventually(
     () =>
@@ -255,4 +262,87 @@ test("the bridge's ServiceAccount can read nothing but its own CR and Secrets", 
     await status(`/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges/other`),
     403,
   );
+});
+
+test('TLS: the CA bundle from a ConfigMap the operator grants; a wrong one is in status.bridge until fixed, nothing lost', async () => {
+  const pki = createTestPki();
+  const ca = pki.ca('cluster-tsdb-ca');
+  const wrongCa = pki.ca('wrong-ca');
+  const client = pki.issue(ca, 'bridge', { client: true });
+  const nginx = await startNginxTlsProxy(vm.httpPutUrl, [
+    { server: pki.issue(ca, 'tsdb', { ips: ['127.0.0.1'] }), clientCa: ca },
+  ]);
+  const endpoint = nginx.urls[0] as string;
+  const caConfigMap = (cert: string) => (ns: string) =>
+    applyObject(
+      admin,
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'tsdb-ca', namespace: ns },
+        data: { 'ca.crt': cert },
+      } as never,
+      { fieldManager: 'kubectl-test' },
+    ).then(() => {});
+  try {
+    const { ns, bridge, kubeconfig } = await deploy(
+      'tls',
+      {
+        tsdb: {
+          endpoints: [endpoint],
+          batchMaxDelay: '20ms',
+          timeout: '2s',
+          tls: { caRef: { configMapName: 'tsdb-ca' }, clientCertSecretRef: { name: 'tsdb-client' } },
+        },
+      },
+      async (ns) => {
+        await caConfigMap(wrongCa.cert)(ns);
+        await writeSecret(admin, ns, 'tsdb-client', { 'tls.crt': client.cert, 'tls.key': client.key });
+      },
+    );
+    const result = await runPushStream({
+      url: () => `${bridge.url}/push/${TOKEN}`,
+      ratePerSecond: 20,
+      durationMs: 1000,
+      testId: 41,
+      nodes: nodes(),
+    });
+    assert.equal(result.refused, 0);
+    type Report = { tsdbError?: { endpoint: string; code: string; message: string; since: string } };
+    const report = async () =>
+      ((await getBridge(admin, ns, 'b'))?.status as { bridge?: Report } | undefined)?.bridge;
+    const failing = await eventually(
+      report,
+      (r) => r?.tsdbError?.code === 'CPB_ERR_TSDB_TLS',
+      20_000,
+      'tsdbError',
+    );
+    assert.equal(failing?.tsdbError?.endpoint, endpoint);
+    assert.match(failing?.tsdbError?.message ?? '', /UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    assert.doesNotMatch(JSON.stringify(failing), /BEGIN|PRIVATE/);
+
+    await caConfigMap(ca.cert)(ns);
+    await vm.waitForPoints('tls[.]rtt[.]by_node[.]41', result.acknowledged.length, 30_000);
+    await eventually(
+      report,
+      (r) => r !== undefined && r.tsdbError === undefined,
+      20_000,
+      'tsdbError cleared',
+    );
+
+    // The Role names this ConfigMap only (kube-root-ca.crt is in every namespace).
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const sa = new KubeConfig();
+    sa.loadFromFile(kubeconfig);
+    const status = (path: string) =>
+      kubeRequest(sa, { path }).then(
+        () => 200,
+        (err: { statusCode?: number }) => err.statusCode,
+      );
+    assert.equal(await status(`/api/v1/namespaces/${ns}/configmaps/tsdb-ca`), 200);
+    assert.equal(await status(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`), 403);
+  } finally {
+    await nginx.close();
+    pki.close();
+  }
 });

@@ -140,6 +140,33 @@ const bad: Array<[string, string, unknown, RegExp]> = [
     },
     /spec\.tsdb\.auth\.secretRef.*either tokenKey/,
   ],
+  [
+    'tls-http',
+    'TSDB TLS without an https endpoint',
+    { ...good, tsdb: { ...good.tsdb, tls: { serverName: 'tsdb.example' } } },
+    /spec\.tsdb: Invalid value.*https:\/\/ endpoints only/,
+  ],
+  [
+    'tls-ca-both',
+    'a TSDB CA from a Secret and a ConfigMap at once',
+    {
+      ...good,
+      tsdb: { endpoints: ['https://tsdb:4242'], tls: { caRef: { secretName: 'a', configMapName: 'b' } } },
+    },
+    /spec\.tsdb\.tls\.caRef.*exactly one of secretName and configMapName/,
+  ],
+  [
+    'tls-keys',
+    'a client certificate and key in one key',
+    {
+      ...good,
+      tsdb: {
+        endpoints: ['https://tsdb:4242'],
+        tls: { clientCertSecretRef: { name: 'c', certKey: 'k', keyKey: 'k' } },
+      },
+    },
+    /spec\.tsdb\.tls\.clientCertSecretRef.*two different keys/,
+  ],
 ];
 
 for (const [name, what, spec, message] of bad) {
@@ -179,4 +206,35 @@ test('the smallest useful spec is admitted and defaulted by the API server', asy
   assert.deepEqual(created.spec.measurements, ['rtt', 'status']);
   assert.equal(created.spec.naming.layout, 'seed');
   assert.equal(created.spec.catchpoint.api, 'v2');
+});
+
+test('a TSDB TLS spec (CA from a ConfigMap, client certificate) is admitted and defaulted', async () => {
+  const created = await kubeRequest<{
+    spec: {
+      tsdb: { tls: { caRef: { key: string }; clientCertSecretRef: { certKey: string; keyKey: string } } };
+    };
+  }>(plane.kubeConfig, {
+    method: 'POST',
+    path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
+    query: { fieldValidation: 'Strict' },
+    body: {
+      apiVersion: 'catchpoint-bridge.io/v1alpha1',
+      kind: 'CatchpointBridge',
+      metadata: { name: 'tls' },
+      spec: {
+        ...good,
+        tsdb: {
+          endpoints: ['https://10.0.0.7:4242'],
+          tls: {
+            caRef: { configMapName: 'kube-root-ca.crt' },
+            clientCertSecretRef: { name: 'tsdb-client' },
+            serverName: 'opentsdb.monitoring.svc',
+          },
+        },
+      },
+    },
+  });
+  assert.equal(created.spec.tsdb.tls.caRef.key, 'ca.crt');
+  assert.equal(created.spec.tsdb.tls.clientCertSecretRef.certKey, 'tls.crt');
+  assert.equal(created.spec.tsdb.tls.clientCertSecretRef.keyKey, 'tls.key');
 });

@@ -115,7 +115,7 @@ test('a CatchpointBridge gets its children with owner references, and a status t
   assert.equal(condition(status, 'SecretsFound')?.status, 'True');
   assert.equal(condition(status, 'Available')?.reason, 'DeploymentUnavailable');
   assert.equal(condition(status, 'Ready')?.status, 'False');
-  assert.equal(status?.status?.endpoint, `http://cpb-dns.${ns}.svc/push/<token>`);
+  assert.equal(status?.status?.endpoint, `http://cpb-dns.${ns}.svc/push`);
 
   await markDeploymentAvailable(admin, ns, 'cpb-dns', 2);
   const ready = await eventually(

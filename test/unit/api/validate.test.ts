@@ -46,7 +46,68 @@ const bad: Array<[string, unknown, string]> = [
     },
     '/spec/catchpoint',
   ],
+  [
+    'tls without an https endpoint',
+    { ...minimal, tsdb: { ...minimal.tsdb, tls: { serverName: 'tsdb.example' } } },
+    '/spec/tsdb',
+  ],
+  [
+    'a CA from both a Secret and a ConfigMap',
+    {
+      ...minimal,
+      tsdb: { endpoints: ['https://t:4242'], tls: { caRef: { secretName: 'a', configMapName: 'b' } } },
+    },
+    '/spec/tsdb/tls/caRef',
+  ],
+  [
+    'a CA from neither',
+    { ...minimal, tsdb: { endpoints: ['https://t:4242'], tls: { caRef: { key: 'ca.pem' } } } },
+    '/spec/tsdb/tls/caRef',
+  ],
+  [
+    'a client certificate and key in one key',
+    {
+      ...minimal,
+      tsdb: { endpoints: ['https://t:4242'], tls: { clientCertSecretRef: { name: 'c', keyKey: 'tls.crt' } } },
+    },
+    '/spec/tsdb/tls/clientCertSecretRef',
+  ],
+  [
+    'a serverName that is no DNS name',
+    { ...minimal, tsdb: { endpoints: ['https://t:4242'], tls: { serverName: 'https://tsdb' } } },
+    '/spec/tsdb/tls/serverName',
+  ],
+  [
+    'insecureSkipVerify (verification cannot be turned off)',
+    { ...minimal, tsdb: { endpoints: ['https://t:4242'], tls: { insecureSkipVerify: true } } },
+    '/spec/tsdb/tls/insecureSkipVerify',
+  ],
 ];
+
+test('tsdb.tls: a CA from a ConfigMap, a client certificate with the kubernetes.io/tls keys by default', () => {
+  const spec = validateSpec({
+    ...minimal,
+    tsdb: {
+      // tls applies to the https endpoint; a file:// fallback is allowed beside it.
+      endpoints: ['https://10.0.0.7:4242', 'file:///var/spool/points.put'],
+      tls: {
+        caRef: { configMapName: 'kube-root-ca.crt' },
+        clientCertSecretRef: { name: 'tsdb-client' },
+        serverName: 'opentsdb.monitoring.svc',
+      },
+    },
+  });
+  assert.deepEqual(spec.tsdb.tls, {
+    caRef: { configMapName: 'kube-root-ca.crt', key: 'ca.crt' },
+    clientCertSecretRef: { name: 'tsdb-client', certKey: 'tls.crt', keyKey: 'tls.key' },
+    serverName: 'opentsdb.monitoring.svc',
+  });
+  const fromSecret = validateSpec({
+    ...minimal,
+    tsdb: { endpoints: ['https://t:4242'], tls: { caRef: { secretName: 'tsdb-ca', key: 'bundle.pem' } } },
+  });
+  assert.deepEqual(fromSecret.tsdb.tls?.caRef, { secretName: 'tsdb-ca', key: 'bundle.pem' });
+});
 
 for (const [name, spec, path] of bad) {
   test(`rejects ${name}, naming ${path}`, () => {

@@ -63,6 +63,61 @@ test('a wrong, empty or missing token is 401 and nothing is spooled', async () =
   assert.equal(bridge.spoolBytes, 0);
 });
 
+test('POST /push takes the token in Authorization: Bearer or the header push.tokenHeader names', async () => {
+  const { app, bridge, logLines } = await setup({
+    push: { tokenSecretRef: { name: 'push' }, tokenHeader: 'X-Push-Token' },
+  });
+  const push = (testId: number, headers: Record<string, string | undefined>) =>
+    app.inject({
+      method: 'POST',
+      url: '/push',
+      payload: JSON.stringify({ ...JSON.parse(sample.toString()), TestId: testId }),
+      headers: headers as Record<string, string>,
+    });
+  assert.equal((await push(1, { authorization: `Bearer ${TOKEN}` })).statusCode, 200);
+  assert.equal(
+    (await push(2, { authorization: `bearer ${TOKEN}` })).statusCode,
+    200,
+    'scheme is case-insensitive',
+  );
+  assert.equal((await push(3, { 'x-push-token': TOKEN })).statusCode, 200);
+  assert.equal(
+    (await push(4, { 'X-PUSH-TOKEN': ` ${TOKEN} ` })).statusCode,
+    200,
+    'header name any case, value trimmed',
+  );
+  for (const headers of [
+    {},
+    { authorization: `Basic ${TOKEN}` },
+    { authorization: 'Bearer ' },
+    { authorization: `Bearer ${TOKEN}x` },
+    { 'x-push-token': 'nope' },
+    { 'x-other-token': TOKEN },
+  ]) {
+    const res = await push(5, headers);
+    assert.equal(res.statusCode, 401, JSON.stringify(headers));
+    assert.equal(res.json().code, 'CPB_ERR_PUSH_UNAUTHORIZED');
+  }
+  assert.match((await push(5, {})).json().reason, /Authorization: Bearer <token> or X-Push-Token/);
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /catchpoint_bridge_pushes_total\{outcome="accepted"\} 4/);
+  assert.match(metrics, /catchpoint_bridge_pushes_total\{outcome="unauthorized"\} 7/);
+  assert.ok(logLines.every((l) => !l.includes(TOKEN)));
+
+  // The rotation overlap holds for header tokens too: the old one works until it ends.
+  const next = 'tok-fedcba9876543210fedcba9876543210';
+  bridge.apply(
+    resolveSecrets(
+      'ns/b',
+      2,
+      bridge.config.spec,
+      (s, k) => (({ 'cp/apiKey': 'k', 'push/token': next }) as Record<string, string>)[`${s}/${k}`],
+    ),
+  );
+  assert.equal((await push(6, { authorization: `Bearer ${next}` })).statusCode, 200);
+  assert.equal((await push(7, { 'x-push-token': TOKEN })).statusCode, 200, 'old token within the overlap');
+});
+
 test('POST / works without a token (seed compatibility)', async () => {
   const { app } = await setup({ push: {} });
   assert.equal((await app.inject({ method: 'POST', url: '/', payload: sample })).statusCode, 200);

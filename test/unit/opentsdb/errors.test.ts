@@ -17,6 +17,7 @@ describe('writer error codes', () => {
       'CPB_ERR_TSDB_FILE_IO',
       'CPB_ERR_TSDB_HTTP_STATUS',
       'CPB_ERR_TSDB_STORAGE',
+      'CPB_ERR_TSDB_TLS',
       'CPB_ERR_TSDB_UNAVAILABLE',
       'CPB_ERR_TSDB_WRITER_CLOSED',
     ]);

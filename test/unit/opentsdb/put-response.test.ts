@@ -48,6 +48,19 @@ describe('interpretPutResponse', () => {
     );
   });
 
+  it("nginx's answer to a missing or unverified client certificate is a TLS error, not bad points", () => {
+    // nginx 1.22 with `ssl_verify_client on`: its 496 and 495, sent as 400 with an HTML page.
+    const page = (title: string) =>
+      `<html>\r\n<head><title>400 ${title}</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>${title}</center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n`;
+    for (const title of ['No required SSL certificate was sent', 'The SSL certificate error']) {
+      const v = interpretPutResponse(400, page(title));
+      assert.equal(v.kind, 'retry', title);
+      assert.equal(v.kind === 'retry' && v.code, 'CPB_ERR_TSDB_TLS');
+      assert.equal(v.kind === 'retry' && v.tlsFailure, 'client_certificate');
+      assert.match(v.kind === 'retry' ? v.reason : '', new RegExp(title));
+    }
+  });
+
   it('storage trouble and overload are retryable', () => {
     const timeout = interpretPutResponse(400, '{"success":0,"failed":0,"timeouts":3}');
     assert.equal(timeout.kind === 'retry' && timeout.code, 'CPB_ERR_TSDB_STORAGE');

@@ -36,12 +36,16 @@ const find = (list: Manifest[], kind: string) => list.find((m) => m.kind === kin
 
 test('golden: every child of a full CatchpointBridge (update with UPDATE_GOLDEN=1)', async () => {
   const cr = bridge({
+    tsdb: {
+      endpoints: ['https://opentsdb.monitoring:4242'],
+      tls: { caRef: { configMapName: 'opentsdb-ca' }, clientCertSecretRef: { name: 'opentsdb-client' } },
+    },
     deployment: {
       autoscaling: { minReplicas: 2, maxReplicas: 6 },
       ingress: { host: 'cpb.example.com', className: 'nginx', tlsSecretName: 'cpb-tls' },
     },
   });
-  const out = desiredChildren(cr, config, ['catchpoint-api', 'catchpoint-push']);
+  const out = desiredChildren(cr, config, ['catchpoint-api', 'catchpoint-push', 'opentsdb-client']);
   const text = out.apply.map((m) => stringify(m)).join('---\n');
   const golden = join(import.meta.dirname, 'testdata/desired-full.yaml');
   if (process.env.UPDATE_GOLDEN === '1') await writeFile(golden, text);
@@ -139,9 +143,32 @@ test('replicas: a PDB from two, none for one; an HPA owns replicas when autoscal
 });
 
 test('the endpoint shown to users never holds the token', () => {
-  assert.equal(endpointUrl(bridge()), 'http://cpb-dns-perf.monitoring.svc/push/<token>');
+  assert.equal(endpointUrl(bridge()), 'http://cpb-dns-perf.monitoring.svc/push');
   assert.equal(
     endpointUrl(bridge({ deployment: { ingress: { host: 'cpb.example.com', tlsSecretName: 't' } } })),
-    'https://cpb.example.com/push/<token>',
+    'https://cpb.example.com/push',
+  );
+});
+
+test("the Role names the TSDB CA bundle's ConfigMap, and no ConfigMap at all without one", () => {
+  type Rules = Manifest & { rules: Array<{ resources: string[]; resourceNames: string[]; verbs: string[] }> };
+  const withCa = bridge({
+    tsdb: { endpoints: ['https://tsdb:4242'], tls: { caRef: { configMapName: 'kube-root-ca.crt' } } },
+  });
+  const role = find(desiredChildren(withCa, config, ['s']).apply, 'Role') as Rules;
+  assert.deepEqual(
+    role.rules.find((r) => r.resources[0] === 'configmaps'),
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['kube-root-ca.crt'],
+      verbs: ['get', 'list', 'watch'],
+    },
+  );
+  // An empty resourceNames would grant every ConfigMap of the namespace.
+  const plain = find(desiredChildren(bridge(), config, ['s']).apply, 'Role') as Rules;
+  assert.equal(
+    plain.rules.find((r) => r.resources[0] === 'configmaps'),
+    undefined,
   );
 });
