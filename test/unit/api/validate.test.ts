@@ -133,3 +133,26 @@ spec:
       ['/spec/catchpoint', '/spec/dimensions/0'].every((p) => err.problems.some((q) => q.path === p)),
   );
 });
+
+test('push.tokenHeader: a header of its own, and only with a token to carry', () => {
+  const token = { tokenSecretRef: { name: 'push' } };
+  assert.equal(
+    validateSpec({ ...minimal, push: { ...token, tokenHeader: 'X-Push-Token' } }).push.tokenHeader,
+    'X-Push-Token',
+  );
+  for (const header of ['Authorization', 'authorization', 'HOST', 'Content-Type', 'Cookie', 'Connection']) {
+    assert.throws(
+      () => validateSpec({ ...minimal, push: { ...token, tokenHeader: header } }),
+      /tokenHeader must be a header of its own/,
+      header,
+    );
+  }
+  assert.throws(
+    () => validateSpec({ ...minimal, push: { ...token, tokenHeader: 'X Token' } }),
+    InvalidSpecError,
+  );
+  assert.throws(
+    () => validateSpec({ ...minimal, push: { tokenHeader: 'X-Push-Token' } }),
+    /push.tokenHeader needs push.tokenSecretRef/,
+  );
+});
