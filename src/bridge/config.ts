@@ -66,17 +66,6 @@ export type SecretReader = (secret: string, key: string) => string | undefined;
 /** Reads one key of one ConfigMap (data or binaryData); undefined when either is absent. */
 export type ConfigMapReader = (configMap: string, key: string) => string | undefined;
 
-/** Every Secret a spec references, for watches and the Role's resourceNames. */
-export function referencedSecrets(spec: CatchpointBridgeSpec): string[] {
-  const names = new Set<string>([spec.catchpoint.credentialsSecretRef.name]);
-  if (spec.push.tokenSecretRef) names.add(spec.push.tokenSecretRef.name);
-  if (spec.tsdb.auth) names.add(spec.tsdb.auth.secretRef.name);
-  const tls = spec.tsdb.tls;
-  if (tls?.caRef?.secretName !== undefined) names.add(tls.caRef.secretName);
-  if (tls?.clientCertSecretRef) names.add(tls.clientCertSecretRef.name);
-  return [...names].sort();
-}
-
 /**
  * Resolves every Secret and ConfigMap value the spec needs; throws MissingSecretError naming all
  * that lack. Values are not checked beyond being there (the operator runs this with stand-ins).

@@ -6,13 +6,13 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { referencedConfigMaps } from '../api/references.ts';
+import { referencedConfigMaps, referencedSecrets } from '../api/references.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../api/schema.ts';
 import type { CatchpointBridge } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { Informer, type InformerObject } from '../kube/informer.ts';
 import { resourcePath } from '../kube/resources.ts';
-import { type ConfigSource, type ResolvedConfig, referencedSecrets, resolveConfig } from './config.ts';
+import { type ConfigSource, type ResolvedConfig, resolveConfig } from './config.ts';
 
 export interface KubeConfigSourceOptions {
   kc: KubeConfig;

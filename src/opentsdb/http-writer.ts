@@ -80,7 +80,6 @@ export interface HttpTlsSettings {
   cert?: string | Buffer;
   key?: string | Buffer;
   servername?: string;
-  rejectUnauthorized?: boolean;
 }
 
 export interface HttpWriterOptions extends HttpWriterSettings {
@@ -230,14 +229,8 @@ export class HttpWriter implements TsdbWriter {
     if (parsed.authorization !== undefined) headers.authorization = parsed.authorization;
     this.#headers = headers;
     const tls = options.tls;
-    const connect = {
-      timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000),
-      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls?.key === undefined ? {} : { key: tls.key }),
-      ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
-      ...(tls?.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-    };
+    // Absent fields stay absent: tls.connect treats an undefined option as not given.
+    const connect = { timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000), ...tls };
     this.#pool = new Pool(parsed.origin, {
       connections: positive('connections', options.connections, 4),
       pipelining: 1,

@@ -11,9 +11,9 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { referencedSecrets } from '../../api/references.ts';
 import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
 import type { CatchpointBridge } from '../../api/types.ts';
-import { referencedSecrets } from '../../bridge/config.ts';
 import { describeKubeError } from '../../kube/errors.ts';
 import { Informer, type InformerObject } from '../../kube/informer.ts';
 import { resourcePath } from '../../kube/resources.ts';

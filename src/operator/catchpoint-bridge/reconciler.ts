@@ -9,9 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { referencedSecrets } from '../../api/references.ts';
 import type { CatchpointBridge, CatchpointBridgeStatus } from '../../api/types.ts';
 import { InvalidSpecError, validateSpec } from '../../api/validate.ts';
-import { MissingSecretError, referencedSecrets, resolveSecrets } from '../../bridge/config.ts';
+import { MissingSecretError, resolveSecrets } from '../../bridge/config.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason, readyCondition } from './conditions.ts';
 import {
   type ChildKind,

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { referencedConfigMaps } from '../../../src/api/references.ts';
+import { referencedConfigMaps, referencedSecrets } from '../../../src/api/references.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
 import {
   InvalidTlsMaterialError,
   MissingSecretError,
-  referencedSecrets,
   resolveConfig,
   resolveSecrets,
 } from '../../../src/bridge/config.ts';
