@@ -109,7 +109,8 @@ function recordedPushes(testIds: number[], count: number): string[] {
 async function replayPushes(file: string, bodies: string[]): Promise<void> {
   await writeFile(file, `${bodies.join('\n')}\n`);
   const { stdout } = await run(process.execPath, [cli, 'replay', '--file', file, '--rate', '200'], {
-    env: { ...process.env, CATCHPOINT_BRIDGE_URL: `${bridgeUrl}/push/${TOKEN}` },
+    // The token goes in a header (Authorization: Bearer), never in the URL, as the README recommends.
+    env: { ...process.env, CATCHPOINT_BRIDGE_URL: `${bridgeUrl}/push`, CATCHPOINT_BRIDGE_TOKEN: TOKEN },
   });
   say(`$ catchpoint-bridge replay --file ${file.replace(`${REPO_ROOT}/`, '')} --rate 200`);
   say(stdout.trim());
@@ -249,7 +250,7 @@ async function mainOnNode(): Promise<void> {
     'jsonpath={.spec.clusterIP}',
   ]);
   bridgeUrl = `http://${clusterIp}`;
-  say(`pushes go to the bridge Service: ${bridgeUrl}/push/<token> (kube-proxy picks a pod)`);
+  say(`pushes go to the bridge Service: ${bridgeUrl}/push, token in an Authorization header (kube-proxy picks a pod)`);
   await tour(4);
 }
 
@@ -371,7 +372,7 @@ async function mainOnHost(reason: string): Promise<void> {
     cpbField('{.status.bridge.directorySize}').then((s) => (Number(s) > 0 ? s : undefined)),
   );
   say(
-    `bridge pid ${bridge.pid} listening at ${bridge.url}; Catchpoint would push to ${bridge.url}/push/<token>`,
+    `bridge pid ${bridge.pid} listening at ${bridge.url}; Catchpoint would push to ${bridge.url}/push (token in a header)`,
   );
   say('$ kubectl get cpb -n monitoring');
   say((await tool('kubectl', ['get', 'cpb', '-n', NS])).trim().split('\n').join('\n    '));

@@ -29,13 +29,13 @@ test('the demo walks through install, pushes, series and a live edit', { timeout
   assert.match(out, /STATUS: deployed/);
   assert.match(
     out,
-    /dns-perf\s+True\s+Ready\s+2\/2\s+http:\/\/cpb-dns-perf\.monitoring\.svc\/push\/<token>\s+260/,
+    /dns-perf\s+True\s+Ready\s+2\/2\s+http:\/\/cpb-dns-perf\.monitoring\.svc\/push\s+260/,
   );
   assert.match(
     out,
     onNode
-      ? /replayed 1500 pushes to http:\/\/10\.96\.\d+\.\d+\/push\/<token> in \d+ ms: \{"200":1500\}/
-      : /replayed 1500 pushes to http:\/\/127\.0\.0\.1:\d+\/push\/<token> in \d+ ms: \{"200":1500\}/,
+      ? /replayed 1500 pushes to http:\/\/10\.96\.\d+\.\d+\/push in \d+ ms: \{"200":1500\}/
+      : /replayed 1500 pushes to http:\/\/127\.0\.0\.1:\d+\/push in \d+ ms: \{"200":1500\}/,
   );
   if (onNode) {
     assert.match(out, /catchpoint-bridge-node\s+Ready\s.*containerd:\/\/2\./, 'the node and its runtime');
