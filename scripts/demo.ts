@@ -250,7 +250,9 @@ async function mainOnNode(): Promise<void> {
     'jsonpath={.spec.clusterIP}',
   ]);
   bridgeUrl = `http://${clusterIp}`;
-  say(`pushes go to the bridge Service: ${bridgeUrl}/push, token in an Authorization header (kube-proxy picks a pod)`);
+  say(
+    `pushes go to the bridge Service: ${bridgeUrl}/push, token in an Authorization header (kube-proxy picks a pod)`,
+  );
   await tour(4);
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { TextDecoder } from 'node:util';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
+import { spoolDiskReserveBytes } from '../api/spool-volume.ts';
 import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/directory.ts';
 import { PushParseError } from '../catchpoint/errors.ts';
 import { fallbackNodeInfo } from '../catchpoint/node.ts';
@@ -14,7 +15,7 @@ import { type CatchpointPush, type PushFormat, parsePush } from '../catchpoint/p
 import { compileTemplate } from '../catchpoint/template.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
-import { SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
+import { SpoolDiskError, SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DEFAULT_MAX_ENTRIES, Deduper } from './dedupe.ts';
 import { type DedupeEntry, DedupeJournal } from './dedupe-journal.ts';
@@ -73,6 +74,8 @@ export class Bridge {
   #generation: Generation;
   #closing = false;
   #lastPushAt: number | undefined;
+  /** When the spool's disk began refusing appends (see #diskTrouble), while it does. */
+  #diskEpisode: number | undefined;
 
   private constructor(
     config: ResolvedConfig,
@@ -125,6 +128,7 @@ export class Bridge {
       dir: options.spoolDir,
       maxBytes: parseQuantity(config.spec.spool.maxBytes),
       durability: config.spec.spool.durability,
+      reserveBytes: spoolDiskReserveBytes,
       onSetAside: (record) => {
         bridge?.metrics.spoolRecordsSetAside.inc();
         options.logger.error(
@@ -151,6 +155,15 @@ export class Bridge {
     });
     const writer = createTsdbWriter(config, options.logger);
     bridge = new Bridge(config, spool, writer, dedupe, options);
+    if (spool.repairedOnOpen !== undefined) {
+      bridge.metrics.spoolTornTails.inc();
+      options.logger.warn(
+        { ...spool.repairedOnOpen, code: 'CPB_ERR_SPOOL_TORN_TAIL' },
+        'cut a torn record off the spool (the process stopped mid-write; it was never acknowledged)',
+      );
+    }
+    if (spool.converted !== undefined)
+      options.logger.info({ ...spool.converted }, 'converted a v0.1 spool to the framed format');
     if (dedupe.entries.length > 0)
       options.logger.info({ keys: dedupe.entries.length }, 'de-duplication window restored');
     return bridge;
@@ -269,16 +282,11 @@ export class Bridge {
       await this.#spool.append(lines);
     } catch (err) {
       dedupe.settle(false);
-      if (err instanceof SpoolFullError) {
-        return this.#count({
-          status: 503,
-          outcome: 'refused_spool_full',
-          code: err.code,
-          reason: 'spool full; retry later',
-        });
-      }
+      const refused = this.#spoolRefusal(err);
+      if (refused !== undefined) return this.#count(refused);
       throw err;
     }
+    this.#diskTrouble(undefined);
     dedupe.settle(true);
     this.#lastPushAt = Date.now();
     this.metrics.datapointsSpooled.inc(lines.length);
@@ -325,18 +333,50 @@ export class Bridge {
     try {
       await this.#spool.append(records);
     } catch (err) {
-      if (err instanceof SpoolFullError) {
-        return {
-          status: 503,
-          outcome: 'refused_spool_full',
-          code: err.code,
-          reason: 'spool full; retry later',
-        };
-      }
+      const refused = this.#spoolRefusal(err);
+      if (refused !== undefined) return refused;
       throw err;
     }
     this.metrics.datapointsSpooled.inc(records.length);
     return { status: 200, outcome: 'accepted', datapoints: records.length };
+  }
+
+  /** The 503 for an append the spool refused (full, or its disk), undefined for anything else. */
+  #spoolRefusal(err: unknown): AcceptResult | undefined {
+    if (err instanceof SpoolFullError)
+      return {
+        status: 503,
+        outcome: 'refused_spool_full',
+        code: err.code,
+        reason: 'spool full; retry later',
+      };
+    if (err instanceof SpoolDiskError) {
+      this.#diskTrouble(err);
+      return {
+        status: 503,
+        outcome: 'refused_spool_disk',
+        code: err.code,
+        reason: `spool disk: ${err.reason}; retry later`,
+      };
+    }
+    return undefined;
+  }
+
+  /** Logs a disk episode once when it starts and once when appends succeed again. */
+  #diskTrouble(err: SpoolDiskError | undefined): void {
+    if (err !== undefined && this.#diskEpisode === undefined) {
+      this.#diskEpisode = Date.now();
+      this.#logger.error(
+        { code: err.code, reason: err.reason, errno: err.errno, spoolBytes: this.#spool.bytes },
+        "the spool's disk cannot take pushes; answering 503 until it can",
+      );
+    } else if (err === undefined && this.#diskEpisode !== undefined) {
+      this.#logger.info(
+        { refusedForMs: Date.now() - this.#diskEpisode },
+        "the spool's disk takes pushes again",
+      );
+      this.#diskEpisode = undefined;
+    }
   }
 
   #count(result: AcceptResult): AcceptResult {

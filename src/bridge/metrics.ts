@@ -12,6 +12,7 @@ export type PushOutcome =
   | 'unauthorized'
   | 'too_large'
   | 'refused_spool_full'
+  | 'refused_spool_disk'
   | 'refused_shutting_down';
 
 export interface BridgeMetrics {
@@ -22,6 +23,7 @@ export interface BridgeMetrics {
   datapointsRejected: Counter<'reason'>;
   datapointsRetried: Counter;
   spoolRecordsSetAside: Counter;
+  spoolTornTails: Counter;
   dimensionMissing: Counter<'dimension'>;
   measurementMissing: Counter<'measurement'>;
   tsdbRequestDuration: Histogram<'outcome'>;
@@ -110,6 +112,11 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
     spoolRecordsSetAside: new Counter({
       name: 'catchpoint_bridge_spool_records_set_aside_total',
       help: "Spool records delivery could not read (corrupt or over-long), copied to the spool's set-aside/ folder and stepped over.",
+      registers,
+    }),
+    spoolTornTails: new Counter({
+      name: 'catchpoint_bridge_spool_torn_tails_total',
+      help: 'Torn records cut off the spool on start: written when the process died mid-append, never acknowledged.',
       registers,
     }),
     dimensionMissing: new Counter({

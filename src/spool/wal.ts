@@ -3,23 +3,35 @@
  * delivery loop reads it back from here. It is the queue, so a TSDB outage, a restart or a crash
  * loses nothing acknowledged, and memory stays flat however long the outage: points wait on disk.
  *
- * Layout: numbered segment files of newline-terminated records (one encoded datapoint each) and
- * a `cursor` file naming the first record not yet delivered. Appends are group-committed: every
- * append that arrives while a write+fsync is in flight joins the next one, so under load the
- * cost is one fsync per few milliseconds, not one per push.
+ * Layout: numbered segment files (`*.seg`) of framed records (one encoded datapoint each) and a
+ * `cursor.pos` file naming the first record not yet delivered. A frame is
+ * `<length: 8 hex><crc32: 8 hex><record>\n`: the newline lets the reader find the next record
+ * after a bad one, the length and checksum tell a torn or corrupt record from a whole one (as
+ * etcd's and Prometheus' WALs do), and the text stays readable with `cat`. Appends are
+ * group-committed: every append that arrives while a write+fsync is in flight joins the next one,
+ * so under load the cost is one fsync per few milliseconds, not one per push.
  *
  * Guarantees:
  *  - `append` resolves only after its records are written (and, with durability `fsync`,
  *    fdatasync'ed). A crash loses only appends that had not resolved, which were never
  *    acknowledged.
+ *  - A failed or short write (ENOSPC, EDQUOT, EIO) rejects its appends with SpoolDiskError and
+ *    cuts the segment back to its last durable size before anything else is appended, so a torn
+ *    record never joins the next one. Below the free-space reserve (`reserveBytes`, checked with
+ *    statfs) appends are refused before the disk is full; either way the refusal lasts only while
+ *    the cause does.
  *  - Delivery is at least once: the cursor is persisted after the TSDB accepted a batch, at most
  *    `cursorSyncMs` apart, so a crash may re-send up to that much. OpenTSDB treats a re-sent
  *    identical point as a no-op.
- *  - A torn record at the end of the last segment (crash mid-write) is cut off on open.
+ *  - A torn record at the end of the last segment (crash mid-write) is cut off on open and
+ *    reported in `repairedOnOpen`.
  *  - Delivery never stalls on a record: appends refuse records over MAX_RECORD_BYTES, and a
- *    record the reader still cannot take (no newline within READ_CHUNK bytes, or a closed
- *    segment ending mid-record: disk corruption, a foreign file) is copied to `set-aside/`,
- *    reported once through `onSetAside`, and stepped over.
+ *    record the reader still cannot take (a frame whose length or checksum does not match, no
+ *    newline within READ_CHUNK bytes, a closed segment ending mid-record: disk corruption, a
+ *    foreign file) is copied to `set-aside/`, reported once through `onSetAside`, and stepped over.
+ *  - A spool written by v0.1 (newline-terminated records in `*.wal`, cursor in `cursor`) is
+ *    converted on open: its undelivered records are framed into a new segment, then the old
+ *    files are removed (see #convertLegacy).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import {
@@ -31,10 +43,12 @@ import {
   rename,
   rm,
   stat,
+  statfs,
   truncate,
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 
 export type Durability = 'fsync' | 'buffered';
 
@@ -48,6 +62,11 @@ export interface SpoolOptions {
   cursorSyncMs?: number;
   /** Called once per record the reader stepped over (see the header). Must not throw. */
   onSetAside?: (record: SetAsideRecord) => void;
+  /**
+   * Free bytes to keep on the spool's filesystem, given its size: appends are refused with
+   * SpoolDiskError('low disk space') below it. Without it only a failed write refuses.
+   */
+  reserveBytes?: (filesystemBytes: number) => number;
 }
 
 /** A record the reader could not take, kept in `file` for a person to look at. */
@@ -56,7 +75,19 @@ export interface SetAsideRecord {
   offset: number;
   bytes: number;
   file: string;
-  reason: 'too long' | 'unterminated';
+  reason: 'too long' | 'unterminated' | 'corrupt';
+}
+
+/** What open() cut off the last segment: a record torn by a crash mid-write, never acknowledged. */
+export interface TornTail {
+  segment: number;
+  bytes: number;
+}
+
+/** What open() converted from a v0.1 spool (see #convertLegacy). */
+export interface LegacyConversion {
+  records: number;
+  segments: number;
 }
 
 /**
@@ -81,6 +112,27 @@ export class SpoolFullError extends Error {
   constructor(maxBytes: number) {
     super(`spool is full (${maxBytes} bytes); the TSDB is not keeping up or is down`);
     this.name = 'SpoolFullError';
+  }
+}
+
+export type SpoolDiskReason = 'no space' | 'quota exceeded' | 'io error' | 'short write' | 'low disk space';
+
+/**
+ * The spool's disk cannot take an append (full, over quota, failing, or below the reserve).
+ * Nothing of the refused append is kept; the pusher retries later (503).
+ */
+export class SpoolDiskError extends Error {
+  readonly code = 'CPB_ERR_SPOOL_DISK';
+  readonly reason: SpoolDiskReason;
+  /** The system error code (ENOSPC, EDQUOT, EIO, …) when there was one. */
+  readonly errno: string | undefined;
+  constructor(reason: SpoolDiskReason, errno?: string) {
+    super(
+      `spool disk: ${reason}${errno === undefined ? '' : ` (${errno})`}; appends are refused until it clears`,
+    );
+    this.name = 'SpoolDiskError';
+    this.reason = reason;
+    this.errno = errno;
   }
 }
 
@@ -114,9 +166,17 @@ interface PendingAppend {
   reject: (err: unknown) => void;
 }
 
-const SEGMENT_SUFFIX = '.wal';
-const CURSOR_FILE = 'cursor';
+const SEGMENT_SUFFIX = '.seg';
+const CURSOR_FILE = 'cursor.pos';
+/** v0.1's layout: newline-terminated records, no frame. */
+const LEGACY_SEGMENT_SUFFIX = '.wal';
+const LEGACY_CURSOR_FILE = 'cursor';
+const CONVERSION_FILE = 'convert.tmp';
 const SET_ASIDE_DIR = 'set-aside';
+/** `<length: 8 hex><crc32: 8 hex>` before each record. */
+export const FRAME_HEADER_BYTES = 16;
+/** Least time between two statfs calls while appends come in; writes in between are subtracted. */
+const STATFS_INTERVAL_MS = 250;
 /** Largest read; also the longest record the reader can take. */
 const READ_CHUNK = 1 << 20;
 /** Bytes of one set-aside record kept for inspection. */
@@ -125,8 +185,47 @@ const SET_ASIDE_KEEP = READ_CHUNK;
 const READ_BYTES_PER_RECORD = 256;
 const MIN_READ = 64 << 10;
 
-function segmentName(n: number): string {
-  return `${String(n).padStart(12, '0')}${SEGMENT_SUFFIX}`;
+function segmentName(n: number, suffix = SEGMENT_SUFFIX): string {
+  return `${String(n).padStart(12, '0')}${suffix}`;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+/** One record framed for a segment (see the header). */
+export function frameRecord(record: string, bytes = Buffer.byteLength(record)): string {
+  return `${hex8(bytes)}${hex8(crc32(record))}${record}\n`;
+}
+
+/** Value of 8 lowercase hex digits at `at`, or -1 when they are not that. */
+function readHex8(buf: Buffer, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = buf[i]!;
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
+}
+
+/** The record framed in `buf[start, newline)`, or undefined when its frame does not hold. */
+export function unframeRecord(buf: Buffer, start: number, newline: number): string | undefined {
+  const bytes = newline - start - FRAME_HEADER_BYTES;
+  if (bytes <= 0 || readHex8(buf, start) !== bytes) return undefined;
+  const record = buf.subarray(start + FRAME_HEADER_BYTES, newline);
+  if (readHex8(buf, start + 8) !== crc32(record)) return undefined;
+  return record.toString('utf8');
+}
+
+/** The refusal an append's failed write becomes. */
+function diskError(err: unknown): SpoolDiskError | undefined {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof errno !== 'string' || !errno.startsWith('E')) return undefined;
+  const reason: SpoolDiskReason =
+    errno === 'ENOSPC' ? 'no space' : errno === 'EDQUOT' ? 'quota exceeded' : 'io error';
+  return new SpoolDiskError(reason, errno);
 }
 
 export class WriteAheadSpool {
@@ -136,6 +235,7 @@ export class WriteAheadSpool {
   readonly #segmentBytes: number;
   readonly #cursorSyncMs: number;
   readonly #onSetAside: (record: SetAsideRecord) => void;
+  readonly #reserveBytes: ((filesystemBytes: number) => number) | undefined;
 
   /** Segment number → size in bytes of what is durably written. */
   readonly #segments = new Map<number, number>();
@@ -159,6 +259,16 @@ export class WriteAheadSpool {
   #reader: { segment: number; handle: FileHandle } | undefined;
   /** `segment:offset` of records already set aside: a re-read after rewind() reports none twice. */
   readonly #setAsideSeen = new Set<string>();
+  /** A write failed and the active segment may hold part of it: cut back before the next write. */
+  #tornActive = false;
+  /** Free space on the spool's filesystem, as of the last statfs less what was written since. */
+  #disk: { freeBytes: number; reserveBytes: number; checkedAt: number } | undefined;
+  #statfsInFlight = false;
+
+  /** The torn record open() cut off the last segment, if any. */
+  repairedOnOpen: TornTail | undefined;
+  /** What open() converted from a v0.1 spool, if there was one. */
+  converted: LegacyConversion | undefined;
 
   private constructor(options: SpoolOptions) {
     this.#dir = options.dir;
@@ -167,11 +277,13 @@ export class WriteAheadSpool {
     this.#segmentBytes = options.segmentBytes ?? 16 << 20;
     this.#cursorSyncMs = options.cursorSyncMs ?? 1000;
     this.#onSetAside = options.onSetAside ?? (() => {});
+    this.#reserveBytes = options.reserveBytes;
   }
 
   static async open(options: SpoolOptions): Promise<WriteAheadSpool> {
     const spool = new WriteAheadSpool(options);
     await spool.#recover();
+    await spool.#checkDisk();
     return spool;
   }
 
@@ -203,24 +315,27 @@ export class WriteAheadSpool {
     this.#durability = options.durability;
   }
 
-  /** Whether `bytes` more would fit. */
+  /** Whether `bytes` more would fit: under the limit, and above the disk reserve. */
   hasRoomFor(bytes: number): boolean {
-    return this.bytes + bytes <= this.#maxBytes;
+    return this.bytes + bytes <= this.#maxBytes && !this.#belowReserve(bytes);
   }
 
   /**
    * Appends records (each one line without '\n'); resolves when they are durable per the
-   * configured durability. Throws SpoolFullError, without writing anything, when over the limit,
-   * and SpoolRecordError when a record is empty, holds a newline or is over MAX_RECORD_BYTES.
+   * configured durability. Refuses, writing nothing of them: SpoolFullError over the limit,
+   * SpoolDiskError below the disk reserve or when the write fails, SpoolRecordError when a record
+   * is empty, holds a newline or is over MAX_RECORD_BYTES.
    */
   append(records: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.reject(new SpoolClosedError());
     if (records.length === 0) return Promise.resolve();
     const bad = checkRecords(records);
     if (bad !== undefined) return Promise.reject(bad);
-    const data = `${records.join('\n')}\n`;
+    let data = '';
+    for (const r of records) data += frameRecord(r);
     const bytes = Buffer.byteLength(data);
-    if (!this.hasRoomFor(bytes)) return Promise.reject(new SpoolFullError(this.#maxBytes));
+    if (this.bytes + bytes > this.#maxBytes) return Promise.reject(new SpoolFullError(this.#maxBytes));
+    if (this.#belowReserve(bytes)) return Promise.reject(new SpoolDiskError('low disk space'));
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ data, bytes, records: records.length, resolve, reject });
       this.#pendingBytes += bytes;
@@ -259,6 +374,7 @@ export class WriteAheadSpool {
       if (segment < this.#cursor.segment) {
         this.#segments.delete(segment);
         await rm(join(this.#dir, segmentName(segment)), { force: true });
+        if (this.#disk !== undefined) this.#disk.checkedAt = 0; // space came back: read it anew
       }
     }
     const now = Date.now();
@@ -294,6 +410,7 @@ export class WriteAheadSpool {
 
   async #recover(): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
+    await this.#convertLegacy();
     const names = (await readdir(this.#dir)).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
     for (const name of names) {
       const segment = Number.parseInt(name, 10);
@@ -327,10 +444,75 @@ export class WriteAheadSpool {
       if (keep < size) {
         await truncate(path, keep);
         this.#segments.set(segment, keep);
+        this.repairedOnOpen = { segment, bytes: size - keep };
       }
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Converts a v0.1 spool in place: the records after its cursor, framed, become one new segment
+   * after any already there; then its cursor and its segments are removed, in that order. A
+   * crash part-way leaves the v0.1 files, and the next open converts them again: records may be
+   * sent twice (OpenTSDB keeps one of identical points), never lost. A v0.1 segment is at most
+   * about segmentBytes, so each is read whole.
+   */
+  async #convertLegacy(): Promise<void> {
+    const legacy = (await readdir(this.#dir)).filter((n) => n.endsWith(LEGACY_SEGMENT_SUFFIX)).sort();
+    if (legacy.length === 0) return;
+    const numbers = legacy.map((n) => Number.parseInt(n, 10));
+    let from = { segment: numbers[0]!, offset: 0 };
+    try {
+      const [segment, offset] = (await readFile(join(this.#dir, LEGACY_CURSOR_FILE), 'utf8'))
+        .trim()
+        .split(':')
+        .map(Number) as [number, number];
+      if (Number.isInteger(segment) && Number.isInteger(offset) && numbers.includes(segment))
+        from = { segment, offset };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const existing = (await readdir(this.#dir)).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
+    const target = existing.length === 0 ? 0 : Number.parseInt(existing.at(-1)!, 10) + 1;
+    const tmp = join(this.#dir, CONVERSION_FILE);
+    const out = await open(tmp, 'w');
+    let records = 0;
+    try {
+      for (const [i, segment] of numbers.entries()) {
+        if (segment < from.segment) continue;
+        const data = await readFile(join(this.#dir, legacy[i]!));
+        // The last segment's bytes after its last newline are a torn record: never acknowledged.
+        const end = i === numbers.length - 1 ? data.lastIndexOf(0x0a) + 1 : data.length;
+        let framed = '';
+        for (let start = segment === from.segment ? from.offset : 0; start < end; ) {
+          let nl = data.indexOf(0x0a, start);
+          if (nl < 0 || nl > end) nl = end;
+          const record = data.toString('utf8', start, nl);
+          if (Buffer.byteLength(record) > MAX_RECORD_BYTES) {
+            await this.#keepAside(segment, start, data.subarray(start, nl), 'too long');
+          } else if (record !== '') {
+            framed += frameRecord(record);
+            records++;
+          }
+          start = nl + 1;
+          if (framed.length >= 1 << 20) {
+            await out.write(framed);
+            framed = '';
+          }
+        }
+        await out.write(framed);
+      }
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    if (records > 0) await rename(tmp, join(this.#dir, segmentName(target)));
+    else await rm(tmp, { force: true });
+    await syncDir(this.#dir);
+    await rm(join(this.#dir, LEGACY_CURSOR_FILE), { force: true });
+    for (const name of legacy) await rm(join(this.#dir, name), { force: true });
+    this.converted = { records, segments: legacy.length };
   }
 
   async #readCursor(firstSegment: number): Promise<Position> {
@@ -346,13 +528,22 @@ export class WriteAheadSpool {
     return { segment: firstSegment, offset: 0 };
   }
 
+  /**
+   * Persists the cursor. Never throws: a cursor that could not be written (a full disk) only
+   * means records re-sent after a restart, which delivery's at-least-once already allows; the
+   * next ack tries again.
+   */
   async #writeCursor(): Promise<void> {
     if (!this.#cursorDirty) return;
     this.#cursorDirty = false;
     this.#cursorWrittenAt = Date.now();
     const tmp = join(this.#dir, `${CURSOR_FILE}.tmp`);
-    await writeFile(tmp, `${this.#cursor.segment}:${this.#cursor.offset}\n`);
-    await rename(tmp, join(this.#dir, CURSOR_FILE));
+    try {
+      await writeFile(tmp, `${this.#cursor.segment}:${this.#cursor.offset}\n`);
+      await rename(tmp, join(this.#dir, CURSOR_FILE));
+    } catch {
+      this.#cursorDirty = true;
+    }
   }
 
   async #flush(): Promise<void> {
@@ -368,17 +559,16 @@ export class WriteAheadSpool {
           records += p.records;
         }
         try {
-          if ((this.#segments.get(this.#activeSegment) ?? 0) >= this.#segmentBytes) await this.#rotate();
-          await this.#active.write(batch.length === 1 ? batch[0]!.data : batch.map((p) => p.data).join(''));
-          if (this.#durability === 'fsync') await this.#active.datasync();
+          await this.#write(batch.length === 1 ? batch[0]!.data : batch.map((p) => p.data).join(''), bytes);
           this.#pendingBytes -= bytes;
-          this.#segments.set(this.#activeSegment, (this.#segments.get(this.#activeSegment) ?? 0) + bytes);
           this.#recordsQueued += records;
+          if (this.#disk !== undefined) this.#disk.freeBytes -= bytes;
           for (const p of batch) p.resolve();
           for (const wake of this.#waiters.splice(0)) wake();
         } catch (err) {
           this.#pendingBytes -= bytes;
-          for (const p of batch) p.reject(err);
+          const refusal = diskError(err) ?? err;
+          for (const p of batch) p.reject(refusal);
         }
       }
     } finally {
@@ -386,11 +576,69 @@ export class WriteAheadSpool {
     }
   }
 
+  /**
+   * Writes `data` (`bytes` long) at the end of the active segment. After a failed or short write
+   * the segment is cut back to its durable size first, so what follows never joins a torn record;
+   * while that cut fails, every write is refused.
+   */
+  async #write(data: string, bytes: number): Promise<void> {
+    const durable = this.#segments.get(this.#activeSegment) ?? 0;
+    if (this.#tornActive) {
+      await this.#active.truncate(durable);
+      this.#tornActive = false;
+    }
+    if (durable >= this.#segmentBytes) await this.#rotate();
+    try {
+      const { bytesWritten } = await this.#active.write(data);
+      if (bytesWritten !== bytes) throw new SpoolDiskError('short write');
+      if (this.#durability === 'fsync') await this.#active.datasync();
+    } catch (err) {
+      this.#tornActive = true;
+      // Cut back now (the disk may have room for a truncate even when not for a write); if
+      // this fails too, the next write tries again before writing.
+      await this.#active
+        .truncate(this.#segments.get(this.#activeSegment) ?? 0)
+        .then(() => {
+          this.#tornActive = false;
+        })
+        .catch(() => {});
+      throw err;
+    }
+    this.#segments.set(this.#activeSegment, (this.#segments.get(this.#activeSegment) ?? 0) + bytes);
+  }
+
   async #rotate(): Promise<void> {
+    // Open the next before closing this one: a failed open leaves the spool writing where it was.
+    const next = await open(join(this.#dir, segmentName(this.#activeSegment + 1)), 'a');
     await this.#active.close();
     this.#activeSegment += 1;
-    this.#active = await open(join(this.#dir, segmentName(this.#activeSegment)), 'a');
+    this.#active = next;
     this.#segments.set(this.#activeSegment, 0);
+  }
+
+  /** Whether `bytes` more would take the filesystem below the reserve (refreshing it now and then). */
+  #belowReserve(bytes: number): boolean {
+    if (this.#disk === undefined) return false;
+    if (Date.now() - this.#disk.checkedAt >= STATFS_INTERVAL_MS) void this.#checkDisk();
+    return this.#disk.freeBytes - this.#pendingBytes - bytes < this.#disk.reserveBytes;
+  }
+
+  async #checkDisk(): Promise<void> {
+    if (this.#reserveBytes === undefined || this.#statfsInFlight) return;
+    this.#statfsInFlight = true;
+    try {
+      const fs = await statfs(this.#dir);
+      this.#disk = {
+        freeBytes: fs.bavail * fs.bsize,
+        reserveBytes: this.#reserveBytes(fs.blocks * fs.bsize),
+        checkedAt: Date.now(),
+      };
+    } catch {
+      // Keep the last reading; a failing disk shows in the writes themselves.
+      if (this.#disk !== undefined) this.#disk.checkedAt = Date.now();
+    } finally {
+      this.#statfsInFlight = false;
+    }
   }
 
   #readable(): boolean {
@@ -450,11 +698,27 @@ export class WriteAheadSpool {
       const { bytesRead } = await handle.read(buf, 0, want, pos.offset);
       buf = buf.subarray(0, bytesRead);
       let start = 0;
+      let corruptEnd = -1;
       while (records.length < maxRecords) {
         const nl = buf.indexOf(0x0a, start);
         if (nl < 0) break;
-        if (nl > start) records.push(buf.toString('utf8', start, nl));
+        if (nl > start) {
+          const record = unframeRecord(buf, start, nl);
+          if (record === undefined) {
+            corruptEnd = nl;
+            break;
+          }
+          records.push(record);
+        }
         start = nl + 1;
+      }
+      if (corruptEnd >= 0) {
+        // A whole line whose frame does not hold: set it aside, go on after its newline.
+        const at = { segment: pos.segment, offset: pos.offset + start };
+        await this.#keepAside(at.segment, at.offset, buf.subarray(start, corruptEnd), 'corrupt');
+        pos = { segment: pos.segment, offset: pos.offset + corruptEnd + 1 };
+        skipped++;
+        continue;
       }
       if (start === 0) {
         // No whole record in the chunk: read more at once, up to READ_CHUNK.
@@ -475,9 +739,9 @@ export class WriteAheadSpool {
   }
 
   /**
-   * Copies the record at `pos` (whose first bytes are `head`, with no newline in them) to
-   * set-aside/, reports it, and returns the position after it: after its newline, or the
-   * segment's end when a closed segment ends without one.
+   * Sets aside the record at `pos` (whose first bytes are `head`, with no newline in them) and
+   * returns the position after it: after its newline, or the segment's end when a closed segment
+   * ends without one.
    */
   async #setAside(pos: Position, size: number, head: Buffer): Promise<Position> {
     const handle = await this.#readerFor(pos.segment);
@@ -495,24 +759,41 @@ export class WriteAheadSpool {
       }
       at += bytesRead;
     }
-    const next = { segment: pos.segment, offset: terminated ? end + 1 : end };
-    const key = `${pos.segment}:${pos.offset}`;
-    if (this.#setAsideSeen.has(key)) return next;
-    this.#setAsideSeen.add(key);
-    const bytes = end - pos.offset;
-    const file = join(this.#dir, SET_ASIDE_DIR, `${segmentName(pos.segment)}.${pos.offset}`);
-    await mkdir(join(this.#dir, SET_ASIDE_DIR), { recursive: true });
-    const kept = Buffer.allocUnsafe(Math.min(bytes, SET_ASIDE_KEEP));
+    const kept = Buffer.allocUnsafe(Math.min(end - pos.offset, SET_ASIDE_KEEP));
     const { bytesRead } = await handle.read(kept, 0, kept.length, pos.offset);
-    await writeFile(file, kept.subarray(0, bytesRead));
-    this.#onSetAside({
-      segment: pos.segment,
-      offset: pos.offset,
-      bytes,
-      file,
-      reason: terminated ? 'too long' : 'unterminated',
-    });
-    return next;
+    await this.#keepAside(
+      pos.segment,
+      pos.offset,
+      kept.subarray(0, bytesRead),
+      terminated ? 'too long' : 'unterminated',
+      end - pos.offset,
+    );
+    return { segment: pos.segment, offset: terminated ? end + 1 : end };
+  }
+
+  /**
+   * Copies a record the reader steps over (its first SET_ASIDE_KEEP bytes, `head`) to
+   * set-aside/ and reports it, once per position. The copy is best effort: on a full disk the
+   * record is still reported and stepped over, so delivery goes on.
+   */
+  async #keepAside(
+    segment: number,
+    offset: number,
+    head: Buffer,
+    reason: SetAsideRecord['reason'],
+    bytes = head.length,
+  ): Promise<void> {
+    const key = `${segment}:${offset}`;
+    if (this.#setAsideSeen.has(key)) return;
+    this.#setAsideSeen.add(key);
+    let file = join(this.#dir, SET_ASIDE_DIR, `${segmentName(segment)}.${offset}`);
+    try {
+      await mkdir(join(this.#dir, SET_ASIDE_DIR), { recursive: true });
+      await writeFile(file, head.subarray(0, SET_ASIDE_KEEP));
+    } catch {
+      file = '';
+    }
+    this.#onSetAside({ segment, offset, bytes, file, reason });
   }
 
   /** A read handle on `segment`, reusing the last one while the reader stays in that segment. */
@@ -546,4 +827,14 @@ function checkRecords(records: readonly string[]): SpoolRecordError | undefined 
     if (r.includes('\n')) return new SpoolRecordError(i, 'holds a newline');
   }
   return undefined;
+}
+
+/** Makes a rename in `dir` durable (Linux: fsync on the directory). */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -27,10 +27,7 @@ test('the demo walks through install, pushes, series and a live edit', { timeout
     );
   });
   assert.match(out, /STATUS: deployed/);
-  assert.match(
-    out,
-    /dns-perf\s+True\s+Ready\s+2\/2\s+http:\/\/cpb-dns-perf\.monitoring\.svc\/push\s+260/,
-  );
+  assert.match(out, /dns-perf\s+True\s+Ready\s+2\/2\s+http:\/\/cpb-dns-perf\.monitoring\.svc\/push\s+260/);
   assert.match(
     out,
     onNode
