@@ -6,10 +6,13 @@
  * Kubernetes constraints shape the schema: every string, list and map is bounded (the API
  * server's CEL cost estimator refuses unbounded ones), a nested default only applies when its
  * parent exists (so parents default to `{}`), and `x-kubernetes-validations` carry the rules a
- * plain schema cannot say. Those CEL rules use only standard CEL, so validate.ts evaluates the
- * very same expressions for configs that never pass through an API server.
+ * plain schema cannot say. Those CEL rules use only standard CEL and Kubernetes' quantity library
+ * (cel-quantity.ts), so validate.ts evaluates the very same expressions for configs that never pass
+ * through an API server.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
+import { formatQuantity } from '../shared/duration.ts';
+import { DEFAULT_SPOOL_VOLUME_BYTES, SPOOL_VOLUME_HEADROOM_BYTES } from './spool-volume.ts';
 
 export const API_GROUP = 'catchpoint-bridge.io';
 export const API_VERSION = 'v1alpha1';
@@ -47,6 +50,10 @@ const SECRET_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$';
 const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]{1,253}$';
 /** OpenTSDB's character set for metric names (ASCII part). */
 const METRIC_NAME_PATTERN = '^[a-zA-Z0-9._/-]{1,100}$';
+
+/** spool-volume.ts's headroom, as the CEL rule and the messages spell it (64Mi). */
+const SPOOL_HEADROOM = formatQuantity(SPOOL_VOLUME_HEADROOM_BYTES);
+const DEFAULT_SPOOL_MAX_BYTES = '512Mi';
 
 const Duration = (defaultValue: string, description: string) =>
   Type.String({ pattern: DURATION_PATTERN, maxLength: 32, default: defaultValue, description });
@@ -350,8 +357,10 @@ export const SpoolSpec = Type.Object(
     maxBytes: Type.String({
       pattern: QUANTITY_PATTERN,
       maxLength: 16,
-      default: '512Mi',
-      description: 'Disk the write-ahead spool may use; past it pushes get 503 and Catchpoint retries.',
+      default: DEFAULT_SPOOL_MAX_BYTES,
+      description:
+        'Disk the write-ahead spool may use; past it pushes get 503 and Catchpoint retries. ' +
+        `The spool's volume (deployment.spoolVolumeSize) holds it plus ${SPOOL_HEADROOM} of headroom.`,
     }),
     durability: Type.Union([Type.Literal('fsync'), Type.Literal('buffered')], {
       default: 'fsync',
@@ -404,7 +413,17 @@ export const DeploymentSpec = Type.Object(
         default: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
       },
     ),
-    spoolVolumeSize: Type.String({ pattern: QUANTITY_PATTERN, maxLength: 16, default: '1Gi' }),
+    spoolVolumeSize: Type.Optional(
+      Type.String({
+        pattern: QUANTITY_PATTERN,
+        maxLength: 16,
+        description:
+          `Size limit of each pod's spool emptyDir: at least spool.maxBytes plus ${SPOOL_HEADROOM} of headroom, ` +
+          'since a pod that writes past it is evicted and its spool goes with it. Unset, the operator sets ' +
+          `${formatQuantity(DEFAULT_SPOOL_VOLUME_BYTES)}, or spool.maxBytes plus the headroom when that is more ` +
+          '(a change of maxBytes beyond that rolls the pods).',
+      }),
+    ),
     ingress: Type.Optional(
       Type.Object(
         {
@@ -458,6 +477,20 @@ export const CatchpointBridgeSpec = Type.Object(
       {
         rule: "self.naming.layout != 'seed' || 3 <= self.tsdb.maxTags",
         message: 'the seed layout needs tsdb.maxTags of at least 3 (nodeid, the dimension, status)',
+      },
+      {
+        // Both fields are there: spool and deployment default to {}, and maxBytes to 512Mi. The
+        // API server runs the rule even when a pattern failed: isQuantity leaves that to the pattern.
+        rule:
+          '!has(self.deployment.spoolVolumeSize) || ' +
+          '!isQuantity(self.spool.maxBytes) || !isQuantity(self.deployment.spoolVolumeSize) || ' +
+          `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.deployment.spoolVolumeSize)) <= 0`,
+        messageExpression:
+          `'spec.spool.maxBytes (' + self.spool.maxBytes + ') plus ${SPOOL_HEADROOM} of headroom must fit ` +
+          "spec.deployment.spoolVolumeSize (' + self.deployment.spoolVolumeSize + '): raise spoolVolumeSize, " +
+          "or leave it out for the operator to size the volume'",
+        message: `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.deployment.spoolVolumeSize`,
+        fieldPath: '.deployment.spoolVolumeSize',
       },
     ],
   },

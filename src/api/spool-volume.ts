@@ -16,6 +16,18 @@ export function spoolVolumeBytes(maxBytes: number): number {
   return maxBytes + SPOOL_VOLUME_HEADROOM_BYTES;
 }
 
+/** The emptyDir size the operator sets when the spec gives none (spoolVolumeSize's old default). */
+export const DEFAULT_SPOOL_VOLUME_BYTES = 2 ** 30;
+
+/**
+ * The spool volume's size when the spec gives none: 1Gi, or what `maxBytes` needs when that is
+ * more. A floor, not the exact need, so that a change of maxBytes within it does not change the
+ * pod template (and roll the pods), and CRs made before the field was optional keep their size.
+ */
+export function defaultSpoolVolumeBytes(maxBytes: number): number {
+  return Math.max(DEFAULT_SPOOL_VOLUME_BYTES, spoolVolumeBytes(maxBytes));
+}
+
 /**
  * Free bytes the bridge keeps on the spool's filesystem (answering 503 below it): the headroom,
  * or an eighth of a filesystem too small for it (a test's tmpfs, a tiny claim).

@@ -1,8 +1,9 @@
 /**
  * Validation of a CatchpointBridge spec outside the API server (standalone config files, and a
  * last check in the bridge before a new generation is swapped in): TypeBox defaults and schema
- * checks, then the CRD's own CEL rules, evaluated with a standard CEL interpreter, so a file the
- * bridge accepts is exactly a CR the API server would admit.
+ * checks, then the CRD's own CEL rules, evaluated with a standard CEL interpreter plus the Kubernetes
+ * libraries the rules use (quantity: cel-quantity.ts), so a file the bridge accepts is exactly a CR
+ * the API server would admit.
  */
 
 import type { CelInput } from '@bufbuild/cel';
@@ -10,6 +11,7 @@ import { isCelError, run } from '@bufbuild/cel';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parseAllDocuments } from 'yaml';
+import { QUANTITY_FUNCS } from './cel-quantity.ts';
 import { API_GROUP, API_VERSION, CatchpointBridgeSpec, KIND } from './schema.ts';
 import type { CatchpointBridge, CatchpointBridgeSpec as Spec } from './types.ts';
 
@@ -31,8 +33,14 @@ export class InvalidSpecError extends Error {
 
 interface CelRule {
   rule: string;
-  message: string;
+  message?: string;
+  /** Evaluated like `rule`; its string replaces `message` (which stays the fallback). */
+  messageExpression?: string;
+  /** Where the API server reports the rule, relative to the schema it sits on: `.a.b`. */
+  fieldPath?: string;
 }
+
+const CEL_ENV = { funcs: [...QUANTITY_FUNCS] };
 
 function friendlyMessage(schema: TSchema, message: string): string {
   if (message === 'Expected required property') return 'is required';
@@ -119,13 +127,21 @@ function checkCelRules(
   const rules = (schema as { 'x-kubernetes-validations'?: CelRule[] })['x-kubernetes-validations'];
   if (rules !== undefined) {
     const self = toCel(schema, value);
-    for (const { rule, message } of rules) {
-      const result = run(rule, { self });
+    for (const { rule, message, messageExpression, fieldPath } of rules) {
+      const result = run(rule, { self }, CEL_ENV);
       if (isCelError(result)) {
         if (quietEvalErrors) continue;
         problems.push({ path, message: `rule could not be evaluated (${rule}): ${result.message}` });
       } else if (result !== true) {
-        problems.push({ path, message });
+        const expressed =
+          messageExpression === undefined ? undefined : run(messageExpression, { self }, CEL_ENV);
+        problems.push({
+          path: withFieldPath(path, fieldPath),
+          message:
+            typeof expressed === 'string' && expressed !== ''
+              ? expressed
+              : (message ?? `failed rule: ${rule}`),
+        });
       }
     }
   }
@@ -144,6 +160,13 @@ function checkCelRules(
       checkCelRules(schema.items as TSchema, item, `${path}/${i}`, problems, quietEvalErrors);
     });
   }
+}
+
+/** The problem's path for a rule's fieldPath; only the `.a.b` form (the one schema.ts uses). */
+function withFieldPath(path: string, fieldPath: string | undefined): string {
+  if (fieldPath === undefined) return path;
+  if (!/^(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(fieldPath)) throw new Error(`unsupported fieldPath ${fieldPath}`);
+  return path + fieldPath.replaceAll('.', '/');
 }
 
 /**

@@ -19,3 +19,20 @@ export function parseQuantity(text: string): number {
   const mult = m[2] === 'Ki' ? 1024 : m[2] === 'Mi' ? 1024 ** 2 : m[2] === 'Gi' ? 1024 ** 3 : 1;
   return Number(m[1]) * mult;
 }
+
+/**
+ * The inverse of parseQuantity: whole bytes in the largest of Gi, Mi, Ki that divides them. Past
+ * 2^53 bytes (8 PiB), which a number cannot count exactly, it rounds up to whole Gi.
+ */
+export function formatQuantity(bytes: number): string {
+  if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`not a byte count: ${bytes}`);
+  if (!Number.isSafeInteger(bytes)) return `${Math.ceil(bytes / 1024 ** 3)}Gi`;
+  for (const [suffix, mult] of [
+    ['Gi', 1024 ** 3],
+    ['Mi', 1024 ** 2],
+    ['Ki', 1024],
+  ] as const) {
+    if (bytes !== 0 && bytes % mult === 0) return `${bytes / mult}${suffix}`;
+  }
+  return String(bytes);
+}

@@ -9,7 +9,9 @@
  */
 import { referencedConfigMaps } from '../../api/references.ts';
 import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
+import { defaultSpoolVolumeBytes } from '../../api/spool-volume.ts';
 import type { CatchpointBridge } from '../../api/types.ts';
+import { formatQuantity, parseQuantity } from '../../shared/duration.ts';
 
 export const FIELD_MANAGER = 'catchpoint-bridge-operator';
 export const BRIDGE_PORT = 8080;
@@ -255,7 +257,7 @@ export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manife
             volumeMounts: [{ name: 'spool', mountPath: SPOOL_MOUNT }],
           },
         ],
-        volumes: [{ name: 'spool', emptyDir: { sizeLimit: d.spoolVolumeSize } }],
+        volumes: [{ name: 'spool', emptyDir: { sizeLimit: spoolVolumeSize(cr) } }],
       },
     },
   };
@@ -263,6 +265,18 @@ export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manife
   // never fight it (server-side apply only owns what we send).
   if (!d.autoscaling) spec.replicas = d.replicas;
   return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(cr), spec };
+}
+
+/**
+ * The spool emptyDir's sizeLimit: spec.deployment.spoolVolumeSize (the CRD refuses one smaller
+ * than spool.maxBytes plus the headroom), or when unset 1Gi or that sum if larger. Past the limit
+ * the kubelet evicts the pod, and the spool goes with it.
+ */
+export function spoolVolumeSize(cr: CatchpointBridge): string {
+  return (
+    cr.spec.deployment.spoolVolumeSize ??
+    formatQuantity(defaultSpoolVolumeBytes(parseQuantity(cr.spec.spool.maxBytes)))
+  );
 }
 
 export function podDisruptionBudget(cr: CatchpointBridge): Manifest | undefined {

@@ -167,6 +167,24 @@ const bad: Array<[string, string, unknown, RegExp]> = [
     },
     /spec\.tsdb\.tls\.clientCertSecretRef.*two different keys/,
   ],
+  [
+    'spool-volume',
+    'a spool limit its volume cannot hold',
+    { ...good, spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1Gi' } },
+    /spec\.deployment\.spoolVolumeSize: Invalid value.*spec\.spool\.maxBytes \(1Gi\) plus 64Mi of headroom must fit spec\.deployment\.spoolVolumeSize \(1Gi\): raise spoolVolumeSize/,
+  ],
+  [
+    'spool-volume-short',
+    'a spool volume one KiB short of maxBytes plus the headroom',
+    { ...good, spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1114111Ki' } },
+    /spec\.deployment\.spoolVolumeSize: Invalid value.*spec\.spool\.maxBytes \(1Gi\) plus 64Mi of headroom must fit spec\.deployment\.spoolVolumeSize \(1114111Ki\)/,
+  ],
+  [
+    'spool-volume-default',
+    'a spool volume too small for the default maxBytes',
+    { ...good, deployment: { spoolVolumeSize: '512Mi' } },
+    /spec\.deployment\.spoolVolumeSize: Invalid value.*spec\.spool\.maxBytes \(512Mi\) plus 64Mi/,
+  ],
 ];
 
 for (const [name, what, spec, message] of bad) {
@@ -191,6 +209,8 @@ test('the smallest useful spec is admitted and defaulted by the API server', asy
       measurements: string[];
       naming: { layout: string };
       catchpoint: { api: string };
+      spool: { maxBytes: string };
+      deployment: { spoolVolumeSize?: string };
     };
   }>(plane.kubeConfig, {
     method: 'POST',
@@ -206,6 +226,32 @@ test('the smallest useful spec is admitted and defaulted by the API server', asy
   assert.deepEqual(created.spec.measurements, ['rtt', 'status']);
   assert.equal(created.spec.naming.layout, 'seed');
   assert.equal(created.spec.catchpoint.api, 'v2');
+  // The spool volume is left to the operator: spool.maxBytes plus the headroom.
+  assert.equal(created.spec.spool.maxBytes, '512Mi');
+  assert.equal(created.spec.deployment.spoolVolumeSize, undefined);
+});
+
+test('a spool volume that holds spool.maxBytes plus the headroom is admitted, and maxBytes alone', async () => {
+  for (const [name, spec] of [
+    ['spool-exact', { spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1088Mi' } }],
+    ['spool-example', { spool: { maxBytes: '512Mi' }, deployment: { spoolVolumeSize: '1Gi' } }],
+    ['spool-alone', { spool: { maxBytes: '3Gi' } }],
+  ] as const) {
+    const res = await create(name, { ...good, ...spec });
+    assert.equal(res.code, 201, `${name}: ${res.message}`);
+  }
+});
+
+test('a spool size that is no quantity is refused by its pattern alone', async () => {
+  const res = await create('spool-lots', {
+    ...good,
+    spool: { maxBytes: 'lots' },
+    deployment: { spoolVolumeSize: '1Gi' },
+  });
+  assert.equal(res.code, 422, res.message);
+  // One error: the rule's isQuantity guards keep quantity() from failing on it as well.
+  assert.match(res.message, /is invalid: spec\.spool\.maxBytes: Invalid value: "lots": .*should match/);
+  assert.doesNotMatch(res.message, /evaluating rule|quantities must match/);
 });
 
 test('a TSDB TLS spec (CA from a ConfigMap, client certificate) is admitted and defaulted', async () => {

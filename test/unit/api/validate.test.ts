@@ -156,3 +156,37 @@ test('push.tokenHeader: a header of its own, and only with a token to carry', ()
     /push.tokenHeader needs push.tokenSecretRef/,
   );
 });
+
+test('spool.maxBytes plus the headroom must fit deployment.spoolVolumeSize; unset, the operator sizes it', () => {
+  // The defaults, and maxBytes raised alone: the volume follows maxBytes (desired.ts).
+  assert.equal(validateSpec(minimal).deployment.spoolVolumeSize, undefined);
+  assert.equal(validateSpec({ ...minimal, spool: { maxBytes: '3Gi' } }).spool.maxBytes, '3Gi');
+  // Room for 512Mi + 64Mi; exactly 1Gi + 64Mi fits too.
+  validateSpec({ ...minimal, deployment: { spoolVolumeSize: '1Gi' } });
+  validateSpec({ ...minimal, spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1088Mi' } });
+  const refused = (maxBytes: string, spoolVolumeSize: string) =>
+    assert.throws(
+      () => validateSpec({ ...minimal, spool: { maxBytes }, deployment: { spoolVolumeSize } }),
+      (err: unknown) =>
+        err instanceof InvalidSpecError &&
+        err.problems.length === 1 &&
+        err.problems[0]!.path === '/spec/deployment/spoolVolumeSize' &&
+        err.problems[0]!.message.startsWith(
+          `spec.spool.maxBytes (${maxBytes}) plus 64Mi of headroom must fit spec.deployment.spoolVolumeSize (${spoolVolumeSize})`,
+        ),
+    );
+  refused('1Gi', '1Gi');
+  refused('1Gi', '1114111Ki'); // 1 KiB short of 1088Mi
+  refused('512Mi', '512Mi');
+  refused('1', '64Mi');
+});
+
+test('a spool size that is no quantity is reported once, by its pattern, not by the CEL rule', () => {
+  assert.throws(
+    () => validateSpec({ ...minimal, spool: { maxBytes: 'lots' }, deployment: { spoolVolumeSize: '1Gi' } }),
+    (err: unknown) =>
+      err instanceof InvalidSpecError &&
+      err.problems.length === 1 &&
+      err.problems[0]!.path === '/spec/spool/maxBytes',
+  );
+});

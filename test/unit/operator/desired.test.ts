@@ -3,12 +3,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { SPOOL_VOLUME_HEADROOM_BYTES } from '../../../src/api/spool-volume.ts';
 import type { CatchpointBridge } from '../../../src/api/types.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
 import {
   desiredChildren,
   endpointUrl,
   type Manifest,
+  spoolVolumeSize,
 } from '../../../src/operator/catchpoint-bridge/desired.ts';
 
 const config = { image: 'registry.example/catchpoint-bridge:1.2.3' };
@@ -171,4 +173,29 @@ test("the Role names the TSDB CA bundle's ConfigMap, and no ConfigMap at all wit
     plain.rules.find((r) => r.resources[0] === 'configmaps'),
     undefined,
   );
+});
+
+test("the spool emptyDir's sizeLimit: spoolVolumeSize when set, else 1Gi or spool.maxBytes plus the headroom if more", () => {
+  const sizeLimit = (spec: Record<string, unknown>) => {
+    const d = find(desiredChildren(bridge(spec), config, []).apply, 'Deployment') as Manifest & {
+      spec: { template: { spec: { volumes: Array<{ emptyDir: { sizeLimit: string } }> } } };
+    };
+    return d.spec.template.spec.volumes[0]!.emptyDir.sizeLimit;
+  };
+  assert.equal(SPOOL_VOLUME_HEADROOM_BYTES, 64 * 2 ** 20);
+  assert.equal(sizeLimit({}), '1Gi'); // the default 512Mi + 64Mi fits the 1Gi floor
+  assert.equal(sizeLimit({ spool: { maxBytes: '960Mi' } }), '1Gi'); // exactly fits: no roll up to here
+  assert.equal(sizeLimit({ spool: { maxBytes: '961Mi' } }), '1025Mi');
+  assert.equal(sizeLimit({ spool: { maxBytes: '3Gi' } }), '3136Mi');
+  assert.equal(sizeLimit({ deployment: { spoolVolumeSize: '2Gi' } }), '2Gi');
+  assert.equal(
+    sizeLimit({ spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1088Mi' } }),
+    '1088Mi',
+  );
+  assert.equal(
+    spoolVolumeSize(bridge({ spool: { maxBytes: '1073741000' } })),
+    String(1073741000 + 64 * 2 ** 20),
+  );
+  // Past what a number counts exactly, rounded up (never down) to whole Gi.
+  assert.equal(spoolVolumeSize(bridge({ spool: { maxBytes: '999999999999Gi' } })), '1000000000000Gi');
 });
