@@ -10,6 +10,7 @@ import { InvalidSpecError } from './api/validate.ts';
 import { InvalidTlsMaterialError, MissingSecretError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
+import { PushFormatError } from './catchpoint/errors.ts';
 import { parseBoolean, parseListen, parseNumber, UsageError } from './cli-options.ts';
 import { readPushFile, redactPushUrl, replay } from './replay/replay.ts';
 import { createLogger } from './shared/logger.ts';
@@ -176,7 +177,8 @@ async function main(argv: string[]): Promise<number> {
     if (
       err instanceof InvalidSpecError ||
       err instanceof MissingSecretError ||
-      err instanceof InvalidTlsMaterialError
+      err instanceof InvalidTlsMaterialError ||
+      err instanceof PushFormatError
     ) {
       process.stderr.write(`${err.message}\n`);
       return 1;

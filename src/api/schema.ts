@@ -128,14 +128,23 @@ export const TemplateFields = Type.Object(
   {
     testId: Type.String({ maxLength: 128, default: 'TestId' }),
     nodeId: Type.String({ maxLength: 128, default: 'NodeId' }),
-    timestamp: Type.String({ maxLength: 128, default: 'Timestamp' }),
+    timestamp: Type.String({
+      maxLength: 128,
+      default: 'Timestamp',
+      description:
+        'Dot path of the run time: 17 digits yyyyMMddHHmmssSSS (UTC), an epoch of 10 or 13 digits, or ' +
+        'ISO 8601 with Z or an offset.',
+    }),
     nodeName: Type.Optional(Type.String({ maxLength: 128 })),
     asn: Type.Optional(Type.String({ maxLength: 128 })),
     errorCode: Type.Optional(Type.String({ maxLength: 128 })),
     measurements: Type.Optional(
       Type.Record(Type.String({ pattern: MEASUREMENT_PATTERN }), Type.String({ maxLength: 128 }), {
         maxProperties: 64,
-        description: 'Measurement (e.g. timing.total) → dot path of its value in the template body.',
+        description:
+          'Measurement (e.g. timing.total) → dot path of its value in the template body. Every one mapped is ' +
+          'written, even when spec.measurements does not list it (status and error come from errorCode and ' +
+          'need spec.measurements).',
       }),
     ),
   },

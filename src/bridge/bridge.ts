@@ -2,6 +2,10 @@
  * The bridge's core, independent of HTTP: accepts a push (auth, parse, de-duplicate, enrich, map,
  * spool) and runs delivery. A config generation is swapped in whole between pushes: everything a
  * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
+ *
+ * Without Catchpoint credentials (ResolvedConfig.catchpoint undefined) there is no node directory:
+ * one warning, and every push is tagged from what it carries itself (fallbackNodeInfo). Credentials
+ * added later start a directory live; credentials removed stop it.
  */
 import { join } from 'node:path';
 import { TextDecoder } from 'node:util';
@@ -11,7 +15,7 @@ import { spoolDiskReserveBytes } from '../api/spool-volume.ts';
 import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/directory.ts';
 import { PushParseError } from '../catchpoint/errors.ts';
 import { fallbackNodeInfo } from '../catchpoint/node.ts';
-import { type CatchpointPush, type PushFormat, parsePush } from '../catchpoint/push.ts';
+import { type CatchpointPush, type PushFormat, parsePush, statusUnknown } from '../catchpoint/push.ts';
 import { compileTemplate } from '../catchpoint/template.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
@@ -59,13 +63,15 @@ export interface BridgeOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const FUTURE_SKEW_MS = 24 * 3600_000;
+const DROPPED_LOG_INTERVAL_MS = 60_000;
 
 export class Bridge {
   readonly metrics: BridgeMetrics;
   readonly tokens = new PushTokens();
   readonly #logger: Logger;
   readonly #spool: WriteAheadSpool;
-  readonly #directory: NodeDirectory;
+  /** Undefined without Catchpoint credentials. */
+  #directory: NodeDirectory | undefined;
   readonly #delivery: Delivery;
   readonly #deduper: Deduper;
   readonly #dedupeJournal: DedupeJournal;
@@ -73,7 +79,10 @@ export class Bridge {
   readonly #maxFutureSkewMs: number;
   #generation: Generation;
   #closing = false;
+  #started = false;
   #lastPushAt: number | undefined;
+  /** When each kind of dropped value (a field, a measurement) was last logged. */
+  readonly #droppedLoggedAt = new Map<string, number>();
   /** When the spool's disk began refusing appends (see #diskTrouble), while it does. */
   #diskEpisode: number | undefined;
 
@@ -95,14 +104,16 @@ export class Bridge {
       (t, n, ts) => dedupe.journal.record(t, n, ts),
     );
     this.#deduper.restore(dedupe.entries);
-    this.#directory = new NodeDirectory(directoryOptions(config, options.logger));
+    const directory = directoryOptions(config, options.logger);
+    this.#directory = directory === undefined ? undefined : new NodeDirectory(directory);
+    if (directory === undefined) warnNoDirectory(config, options.logger);
     this.metrics = createBridgeMetrics(
       {
         spoolBytes: () => spool.bytes,
         spoolRecords: () => spool.records,
-        directoryNodes: () => this.#directory.size,
+        directoryNodes: () => this.#directory?.size ?? 0,
         directoryAgeSeconds: () => {
-          const at = this.#directory.lastSuccessAt;
+          const at = this.#directory?.lastSuccessAt;
           return at === undefined ? undefined : (Date.now() - at) / 1000;
         },
         lastPushAgeSeconds: () =>
@@ -173,7 +184,8 @@ export class Bridge {
     return this.#generation.config;
   }
 
-  get directory(): NodeDirectory {
+  /** The node directory, undefined while there are no Catchpoint credentials. */
+  get directory(): NodeDirectory | undefined {
     return this.#directory;
   }
 
@@ -195,7 +207,8 @@ export class Bridge {
   }
 
   start(): void {
-    this.#directory.start();
+    this.#started = true;
+    this.#directory?.start();
     this.#delivery.start();
   }
 
@@ -206,7 +219,7 @@ export class Bridge {
     this.tokens.update(config.pushToken, parseDuration(config.spec.push.tokenRotationOverlap));
     this.#deduper.windowMs = parseDuration(config.spec.push.dedupeWindow);
     this.#dedupeJournal.windowMs = parseDuration(config.spec.push.dedupeWindow);
-    this.#directory.reconfigure(directoryOptions(config, this.#logger));
+    this.#reconfigureDirectory(config);
     this.#spool.reconfigure({
       maxBytes: parseQuantity(config.spec.spool.maxBytes),
       durability: config.spec.spool.durability,
@@ -220,6 +233,23 @@ export class Bridge {
     }
     this.metrics.configGeneration.set(config.generation);
     this.#logger.info({ generation: config.generation }, 'config generation applied');
+  }
+
+  /** Reconfigures the directory, or starts or stops it when credentials come or go. */
+  #reconfigureDirectory(config: ResolvedConfig): void {
+    const options = directoryOptions(config, this.#logger);
+    if (options === undefined) {
+      if (this.#directory === undefined) return;
+      void this.#directory.stop();
+      this.#directory = undefined;
+      warnNoDirectory(config, this.#logger);
+    } else if (this.#directory === undefined) {
+      this.#directory = new NodeDirectory(options);
+      this.#logger.info('Catchpoint credentials found: loading the node directory');
+      if (this.#started && !this.#closing) this.#directory.start();
+    } else {
+      this.#directory.reconfigure(options);
+    }
   }
 
   /** Token check for a push (from its path or a header), or one with none when `token` is undefined. */
@@ -272,9 +302,9 @@ export class Bridge {
     const dedupe = await this.#deduper.check(Number(push.testId), Number(push.nodeId), push.timestampMs);
     if (dedupe.kind === 'duplicate') return this.#count({ status: 200, outcome: 'duplicate', datapoints: 0 });
 
-    let node = this.#directory.lookup(push.nodeId);
+    let node = this.#directory?.lookup(push.nodeId);
     if (node === undefined) {
-      this.#directory.noteUnknown(push.nodeId);
+      this.#directory?.noteUnknown(push.nodeId);
       node = fallbackNodeInfo(push);
     }
     const lines = mapPush(push, node, gen.plan, this.#stats);
@@ -290,7 +320,7 @@ export class Bridge {
     dedupe.settle(true);
     this.#lastPushAt = Date.now();
     this.metrics.datapointsSpooled.inc(lines.length);
-    this.#flushStats();
+    this.#flushStats(push);
     return this.#count({ status: 200, outcome: 'accepted', datapoints: lines.length });
   }
 
@@ -301,7 +331,7 @@ export class Bridge {
   async close(drainMs: number, handoffUrl?: string, handoffMs = 10_000): Promise<HandoffResult | undefined> {
     if (this.#closing) return undefined;
     this.#closing = true;
-    this.#directory.stop();
+    void this.#directory?.stop();
     await this.#delivery.stop(drainMs);
     let handoff: HandoffResult | undefined;
     if (handoffUrl !== undefined && this.#spool.bytes > 0) {
@@ -384,13 +414,49 @@ export class Bridge {
     return result;
   }
 
-  #flushStats(): void {
+  /** Counts what mapping left out; logs what the push carried but could not be read. */
+  #flushStats(push: CatchpointPush): void {
     for (const [dimension, n] of this.#stats.missingDimension)
       this.metrics.dimensionMissing.inc({ dimension }, n);
     for (const [measurement, n] of this.#stats.missingMeasurement)
       this.metrics.measurementMissing.inc({ measurement }, n);
+    for (const [measurement, n] of this.#stats.invalidMeasurement) {
+      this.metrics.measurementInvalid.inc({ measurement }, n);
+      this.#warnDropped(
+        `measurement ${measurement}`,
+        { testId: push.testId, nodeId: push.nodeId, measurement },
+        'a measurement of a push is not a number: left out, the rest of the push written',
+      );
+    }
+    if (push.dropped !== undefined) {
+      for (const d of push.dropped) {
+        this.metrics.fieldInvalid.inc({ field: d.field });
+        this.#warnDropped(
+          `field ${d.field}`,
+          {
+            testId: push.testId,
+            nodeId: push.nodeId,
+            field: d.field,
+            path: d.path,
+            value: d.value,
+            ...(d.field === 'errorCode' && statusUnknown(push) ? { status: 'unknown, not written' } : {}),
+          },
+          'an optional field of a push could not be read: left out, the rest of the push written',
+        );
+      }
+    }
     this.#stats.missingDimension.clear();
     this.#stats.missingMeasurement.clear();
+    this.#stats.invalidMeasurement.clear();
+  }
+
+  /** One warning a minute per kind of dropped value (a template mistake recurs on every push). */
+  #warnDropped(kind: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    const last = this.#droppedLoggedAt.get(kind);
+    if (last !== undefined && now - last < DROPPED_LOG_INTERVAL_MS) return;
+    this.#droppedLoggedAt.set(kind, now);
+    this.#logger.warn(fields, message);
   }
 }
 
@@ -412,8 +478,10 @@ function deliveryOptions(config: ResolvedConfig): DeliveryOptions {
   };
 }
 
-function directoryOptions(config: ResolvedConfig, logger: Logger): NodeDirectoryOptions {
+/** Undefined without Catchpoint credentials: no directory then. */
+function directoryOptions(config: ResolvedConfig, logger: Logger): NodeDirectoryOptions | undefined {
   const cp = config.spec.catchpoint;
+  if (config.catchpoint === undefined) return undefined;
   return {
     api: cp.api,
     baseURL: cp.baseURL,
@@ -423,4 +491,14 @@ function directoryOptions(config: ResolvedConfig, logger: Logger): NodeDirectory
     v1BearerEncoding: cp.v1BearerEncoding,
     logger: logger.child({ component: 'directory' }),
   };
+}
+
+function warnNoDirectory(config: ResolvedConfig, logger: Logger): void {
+  const cp = config.spec.catchpoint;
+  const ref = cp.credentialsSecretRef;
+  logger.warn(
+    { secret: ref.name, keys: cp.api === 'v1' ? [ref.clientIdKey, ref.clientSecretKey] : [ref.apiKeyKey] },
+    'no Catchpoint API credentials (the keys are absent or empty): no node directory; each push is ' +
+      'tagged from what it carries (node id, ASN, and city, country, continent and ISP from its node name)',
+  );
 }

@@ -27,7 +27,11 @@ export interface ResolvedConfig {
   spec: CatchpointBridgeSpec;
   /** The push token, or undefined when none is configured (seed-compatible POST /). */
   pushToken: string | undefined;
-  catchpoint: CatchpointCredentials;
+  /**
+   * Undefined when the credentials Secret holds none of its keys (absent or empty): the bridge
+   * then runs without a node directory and tags each push from what it carries itself.
+   */
+  catchpoint: CatchpointCredentials | undefined;
   tsdbAuth: TsdbCredentials | undefined;
   /** Undefined without spec.tsdb.tls. */
   tsdbTls: TsdbTlsMaterial | undefined;
@@ -69,6 +73,8 @@ export type ConfigMapReader = (configMap: string, key: string) => string | undef
 /**
  * Resolves every Secret and ConfigMap value the spec needs; throws MissingSecretError naming all
  * that lack. Values are not checked beyond being there (the operator runs this with stand-ins).
+ * The Catchpoint credentials are optional as a whole: none of their keys means no node directory,
+ * while v1 with only one of clientId and clientSecret is still missing the other.
  */
 export function resolveSecrets(
   resource: string,
@@ -85,10 +91,21 @@ export function resolveSecrets(
   };
   const need = (secret: string, key: string): string => needFrom('Secret', secret, key);
   const cred = spec.catchpoint.credentialsSecretRef;
-  const catchpoint: CatchpointCredentials =
-    spec.catchpoint.api === 'v1'
-      ? { clientId: need(cred.name, cred.clientIdKey), clientSecret: need(cred.name, cred.clientSecretKey) }
-      : { apiKey: need(cred.name, cred.apiKeyKey) };
+  const optional = (key: string): string | undefined => read(cred.name, key)?.trim() || undefined;
+  let catchpoint: CatchpointCredentials | undefined;
+  if (spec.catchpoint.api === 'v1') {
+    const clientId = optional(cred.clientIdKey);
+    const clientSecret = optional(cred.clientSecretKey);
+    if (clientId !== undefined || clientSecret !== undefined) {
+      if (clientId === undefined) missing.push({ kind: 'Secret', name: cred.name, key: cred.clientIdKey });
+      if (clientSecret === undefined)
+        missing.push({ kind: 'Secret', name: cred.name, key: cred.clientSecretKey });
+      catchpoint = { clientId: clientId ?? '', clientSecret: clientSecret ?? '' };
+    }
+  } else {
+    const apiKey = optional(cred.apiKeyKey);
+    if (apiKey !== undefined) catchpoint = { apiKey };
+  }
   const pushToken = spec.push.tokenSecretRef
     ? need(spec.push.tokenSecretRef.name, spec.push.tokenSecretRef.key)
     : undefined;
@@ -173,6 +190,13 @@ export function checkTsdbTls(spec: CatchpointBridgeSpec, tls: TsdbTlsMaterial | 
  * to `onError` while the last good config keeps running.
  */
 export interface ConfigSource {
+  /**
+   * True when start() settles without waiting on anything (a file: the config is valid or it is
+   * not). The bridge then loads it before it listens, so a bad config exits before anything binds
+   * or prints "listening". A source that waits (the API server, for a Secret not created yet)
+   * leaves it unset, and the listener comes first so that the probes answer meanwhile.
+   */
+  readonly immediate?: boolean;
   start(onChange: (config: ResolvedConfig) => void, onError: (err: Error) => void): Promise<ResolvedConfig>;
   stop(): Promise<void>;
 }

@@ -28,6 +28,7 @@ interface Inputs {
 }
 
 export class FileConfigSource implements ConfigSource {
+  readonly immediate = true;
   readonly #options: FileConfigSourceOptions;
   #generation = 0;
   #lastText = '';

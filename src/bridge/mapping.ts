@@ -12,10 +12,22 @@
  *    is 1 (ok) or 0 (error); `error` is tagged `testid`, `nodeid`, `error`.
  * A dimension without a value for this node is left out of that point (seed: no point for that
  * dimension; tags: no tag) and counted, never written as an empty tag.
+ *
+ * Measurements: those of `spec.measurements`, plus, with `push.format: template`, every one
+ * `push.template.measurements` maps that the list lacks (mapping a value is asking for it). A
+ * measurement the push lacks is counted as missing; one it carries in a shape that is not a
+ * number is counted as invalid; either way the push's other points are written. A run whose status
+ * cannot be read (an unreadable error code) gets no status or error point.
  */
 import type { CatchpointBridgeSpec, Dimension } from '../api/types.ts';
 import type { NodeInfo } from '../catchpoint/node.ts';
-import { type CatchpointPush, readMeasurement } from '../catchpoint/push.ts';
+import {
+  type CatchpointPush,
+  NOT_A_NUMBER,
+  readMeasurementOrInvalid,
+  statusUnknown,
+} from '../catchpoint/push.ts';
+import { canonicalMeasurementKey } from '../catchpoint/template.ts';
 import type { EncodedDatapoint } from '../opentsdb/datapoint.ts';
 import { sanitizeTagValue, wireValue } from '../opentsdb/sanitize.ts';
 
@@ -56,12 +68,14 @@ export interface MappingPlan {
 export interface MappingStats {
   /** Dimension → points (seed) or tags (tags layout) left out because the value was unknown. */
   missingDimension: Map<Dimension, number>;
-  /** Measurements the push did not carry (e.g. rtt of a failed run). */
+  /** Measurements the push did not carry (e.g. rtt of a failed run, or status when unreadable). */
   missingMeasurement: Map<string, number>;
+  /** Measurements the push carried in a shape that is not a number ("n/a", an object). */
+  invalidMeasurement: Map<string, number>;
 }
 
 export function newMappingStats(): MappingStats {
-  return { missingDimension: new Map(), missingMeasurement: new Map() };
+  return { missingDimension: new Map(), missingMeasurement: new Map(), invalidMeasurement: new Map() };
 }
 
 const TAG_KEYS: Record<Dimension, string | undefined> = {
@@ -78,7 +92,7 @@ const TAG_KEYS: Record<Dimension, string | undefined> = {
 
 export function buildMappingPlan(spec: CatchpointBridgeSpec): MappingPlan {
   const prefix = spec.naming.prefix;
-  const measurements: PlannedMeasurement[] = spec.measurements.map((name) => {
+  const measurements: PlannedMeasurement[] = measurementNames(spec).map((name) => {
     const kind: MeasurementKind = name === 'status' ? 'status' : name === 'error' ? 'error' : 'value';
     const key = name === 'rtt' ? 'timing.total' : name;
     const metricBase = `${prefix}.${name}`;
@@ -99,6 +113,25 @@ export function buildMappingPlan(spec: CatchpointBridgeSpec): MappingPlan {
     }),
     errorByNode: measurements.some((m) => m.kind === 'status' || m.kind === 'error'),
   };
+}
+
+/**
+ * spec.measurements, then each measurement push.template maps that the list lacks (`rtt` and
+ * `timing.total` are one). `status` and `error` are derived from the error code, never read from a
+ * path: only spec.measurements turns them on.
+ */
+function measurementNames(spec: CatchpointBridgeSpec): string[] {
+  const names = [...spec.measurements];
+  const mapped = spec.push.format === 'template' ? spec.push.template?.measurements : undefined;
+  if (mapped === undefined) return names;
+  const listed = new Set(names.map(canonicalMeasurementKey));
+  for (const key of Object.keys(mapped)) {
+    const canonical = canonicalMeasurementKey(key);
+    if (canonical === 'status' || canonical === 'error' || listed.has(canonical)) continue;
+    listed.add(canonical);
+    names.push(key);
+  }
+  return names;
 }
 
 function dimensionValue(dimension: Dimension, push: CatchpointPush, node: NodeInfo): string | undefined {
@@ -147,6 +180,7 @@ export function mapPush(
   const out: EncodedDatapoint[] = [];
   const nodeid = sanitizeTagValue(push.nodeId) ?? push.nodeId;
   const failed = push.errorCode !== undefined;
+  const unknownStatus = !failed && push.dropped !== undefined && statusUnknown(push);
   const errorTag = failed ? (sanitizeTagValue(push.errorCode!) ?? 'unknown') : undefined;
   let seedBody: string | undefined;
   let seedTags: string | undefined;
@@ -162,12 +196,19 @@ export function mapPush(
   for (const m of plan.measurements) {
     let value: number | string | undefined;
     if (m.kind === 'value') {
-      const raw = readMeasurement(push, m.key);
+      const raw = readMeasurementOrInvalid(push, m.key);
+      if (raw === NOT_A_NUMBER) {
+        bump(stats.invalidMeasurement, m.name);
+        continue;
+      }
       value = raw === undefined ? undefined : wireValue(raw);
       if (value === undefined) {
         bump(stats.missingMeasurement, m.name);
         continue;
       }
+    } else if (unknownStatus) {
+      if (m.kind === 'status') bump(stats.missingMeasurement, m.name);
+      continue;
     } else if (m.kind === 'error') {
       if (!failed) continue;
       value = 1;

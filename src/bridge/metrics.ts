@@ -26,6 +26,8 @@ export interface BridgeMetrics {
   spoolTornTails: Counter;
   dimensionMissing: Counter<'dimension'>;
   measurementMissing: Counter<'measurement'>;
+  measurementInvalid: Counter<'measurement'>;
+  fieldInvalid: Counter<'field'>;
   tsdbRequestDuration: Histogram<'outcome'>;
   /** The failure going on now (status.bridge.tsdbError); counts TLS failures. */
   tsdbHealth: TsdbHealth;
@@ -129,6 +131,18 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
       name: 'catchpoint_bridge_measurement_missing_total',
       help: 'Pushes that did not carry a configured measurement.',
       labelNames: ['measurement'],
+      registers,
+    }),
+    measurementInvalid: new Counter({
+      name: 'catchpoint_bridge_measurement_invalid_total',
+      help: 'Measurements left out because the push carried them in a shape that is not a number; the rest of the push was written.',
+      labelNames: ['measurement'],
+      registers,
+    }),
+    fieldInvalid: new Counter({
+      name: 'catchpoint_bridge_field_invalid_total',
+      help: 'Optional push fields (nodeName, asn, errorCode) left out because their value could not be read; the rest of the push was written.',
+      labelNames: ['field'],
       registers,
     }),
     tsdbRequestDuration: new Histogram({

@@ -49,22 +49,39 @@ export async function serveBridge(options: ServeOptions): Promise<RunningBridge>
       'new config refused; keeping the last good one',
     );
   };
-  // Listen first: probes answer (healthy, not ready) while the first config is awaited, e.g. a
-  // Secret that does not exist yet.
+  // A source that waits (the API server) gets the listener first: probes answer (healthy, not
+  // ready) while the first config is awaited, e.g. a Secret that does not exist yet. One that
+  // answers at once (a file) gets it last: a bad config fails before anything listens.
   const app = buildApp({ bridge: ref, logger: logger.child({ component: 'http' }) });
-  const url = await app.listen({ host: options.listen.host, port: options.listen.port });
-  let config: ResolvedConfig;
+  const listen = () => app.listen({ host: options.listen.host, port: options.listen.port });
+  let url = options.source.immediate === true ? undefined : await listen();
+  let bridge: Bridge;
   try {
-    config = await options.source.start(onChange, onError);
+    const config = await options.source.start(onChange, onError);
+    bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
   } catch (err) {
+    await options.source.stop();
     await app.close();
     throw err;
   }
-  const bridge = await Bridge.create(config, { spoolDir: options.spoolDir, logger });
   ref.current = bridge;
+  if (url === undefined) {
+    try {
+      url = await listen();
+    } catch (err) {
+      await options.source.stop();
+      await bridge.close(0);
+      throw err;
+    }
+  }
   bridge.start();
   logger.info(
-    { url, resource: config.resource, generation: config.generation, tokenRequired: bridge.tokens.required },
+    {
+      url,
+      resource: bridge.config.resource,
+      generation: bridge.config.generation,
+      tokenRequired: bridge.tokens.required,
+    },
     'bridge listening',
   );
   if (!bridge.tokens.required) {

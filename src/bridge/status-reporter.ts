@@ -31,9 +31,9 @@ const toMinute = (ms: number | undefined) =>
 export function bridgeReport(bridge: Bridge): BridgeReport {
   const report: BridgeReport = {
     configGeneration: bridge.config.generation,
-    directorySize: bridge.directory.size,
+    directorySize: bridge.directory?.size ?? 0,
   };
-  const dirAt = toMinute(bridge.directory.lastSuccessAt);
+  const dirAt = toMinute(bridge.directory?.lastSuccessAt);
   if (dirAt !== undefined) report.directoryUpdatedAt = dirAt;
   const pushAt = toMinute(bridge.lastPushAt);
   if (pushAt !== undefined) report.lastPushAt = pushAt;

@@ -8,14 +8,16 @@
 
 /** Every code this area throws, with one line on what it means. */
 export const CATCHPOINT_ERROR_CODES = {
-  // Push parsing: the push is answered with 400 and the reason.
+  // Push parsing: the push is answered with 400 and the reason. Only the fields that identify a
+  // run refuse it; optional ones in an unexpected shape are left out (push.ts, `dropped`).
   CPB_ERR_PUSH_EMPTY: 'The push body is empty.',
   CPB_ERR_PUSH_NOT_JSON: 'The push body is not valid JSON.',
   CPB_ERR_PUSH_NOT_OBJECT: 'The push body is JSON but not one object (an array or a scalar).',
   CPB_ERR_PUSH_FIELD_MISSING: 'A required field (TestId, NodeId, timestamp) is absent or empty.',
-  CPB_ERR_PUSH_FIELD_TYPE: 'A field has the wrong type (e.g. TestId is not an integer).',
+  CPB_ERR_PUSH_FIELD_TYPE: 'A required field has the wrong type (e.g. TestId is not an integer).',
   CPB_ERR_PUSH_FIELD_RANGE: 'A numeric field is out of range (e.g. TestId is 0 or beyond 2^53-1).',
-  CPB_ERR_PUSH_TIMESTAMP: 'The run timestamp is malformed: wrong length, not digits, or not a real date.',
+  CPB_ERR_PUSH_TIMESTAMP:
+    'The run timestamp is malformed: wrong length, not digits, not a real date, or ISO 8601 without a zone.',
   // Configuration of the push format (a template field map), found when the config loads.
   CPB_ERR_PUSH_FORMAT: 'The template field map is invalid (e.g. an empty path segment).',
   // Catchpoint REST API (node directory).

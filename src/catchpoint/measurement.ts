@@ -13,7 +13,9 @@
  *    99.999); we divide by the actual probe count so total loss reads exactly 100.
  *
  * Missing keys are missing, never 0. A value that is an object (`Timing.ContentType`), a
- * non-numeric string, or not finite (1e400, "NaN", "Infinity") reads as undefined.
+ * non-numeric string, or not finite (1e400, "NaN", "Infinity") reads as undefined from
+ * readMeasurement; readMeasurementOrInvalid tells such a value (NOT_A_NUMBER: counted and logged
+ * as dropped) from a missing one (absent, null, or "" as templates render an unmeasured value).
  */
 import { type CompiledPath, compilePath, readStep, resolvePath } from './path.ts';
 import type { CatchpointPush } from './push.ts';
@@ -52,7 +54,19 @@ function compileKey(key: string): CompiledKey {
   return { canonical, summaryPath, derived };
 }
 
+/** What readMeasurementOrInvalid returns for a value that is there but is not a number. */
+export const NOT_A_NUMBER: unique symbol = Symbol('catchpoint-bridge.measurement.notANumber');
+
 export function readMeasurement(push: CatchpointPush, key: string): number | undefined {
+  const value = readMeasurementOrInvalid(push, key);
+  return value === NOT_A_NUMBER ? undefined : value;
+}
+
+/** As readMeasurement, but a value that is present and not a number reads as NOT_A_NUMBER. */
+export function readMeasurementOrInvalid(
+  push: CatchpointPush,
+  key: string,
+): number | undefined | typeof NOT_A_NUMBER {
   let compiled = keyCache.get(key);
   if (compiled === undefined) {
     compiled = compileKey(key);
@@ -61,11 +75,19 @@ export function readMeasurement(push: CatchpointPush, key: string): number | und
   const template = push[kPushTemplate];
   if (template !== undefined) {
     const path = template.measurements.get(compiled.canonical);
-    return path === undefined ? undefined : toMeasurement(resolvePath(push[kPushBody], path));
+    return path === undefined ? undefined : checked(resolvePath(push[kPushBody], path));
   }
   if (compiled.derived !== DERIVED_NONE) return readTraceroute(push[kPushBody], compiled.derived);
   if (compiled.summaryPath === undefined) return undefined;
-  return toMeasurement(resolvePath(push[kPushSummary], compiled.summaryPath));
+  return checked(resolvePath(push[kPushSummary], compiled.summaryPath));
+}
+
+/** toMeasurement, telling a value that is not a number from one that is not there. */
+function checked(value: unknown): number | undefined | typeof NOT_A_NUMBER {
+  if (value === undefined || value === null) return undefined;
+  const n = toMeasurement(value);
+  if (n !== undefined) return n;
+  return typeof value === 'string' && value.trim().length === 0 ? undefined : NOT_A_NUMBER;
 }
 
 // Strict decimal grammar: Number() alone would read '' and '  ' as 0 and '0x1f' as 31.

@@ -6,31 +6,36 @@
  * Rules:
  *  - The body is one JSON object (Catchpoint never batches). Unknown keys are ignored and missing
  *    keys stay missing (never 0). Keys match case-insensitively.
- *  - Fields that decide a datapoint's identity are strict: TestId and NodeId are positive safe
- *    integers (JSON numbers or digit strings, leading zeros dropped), the timestamp is required
- *    (§6), and Error.Code must look like a code. A push failing these gets a PushParseError,
- *    i.e. a 400 with the reason.
- *  - Descriptive fields are lenient: a NodeName or Asn of the wrong type is dropped, because the
- *    run's measurements are still worth writing and a 400 would make Catchpoint resend the push
- *    nine times (§8.2) for nothing.
+ *  - Only the fields that decide a datapoint's identity are strict: TestId and NodeId are
+ *    positive safe integers (JSON numbers or digit strings, leading zeros dropped) and the
+ *    timestamp is required (§6). A push failing these gets a PushParseError, i.e. a 400 with the
+ *    reason naming the field.
+ *  - Optional fields are lenient: a NodeName, Asn or error code in a shape the bridge cannot read
+ *    is left out and listed in `dropped` (the bridge counts and logs it), because the run's other
+ *    values are still worth writing and a 400 would make Catchpoint resend the push nine times
+ *    (§8.2) for nothing. Measurements are read later (readMeasurement) and are lenient the same way.
  *
  * Failure status (errorCode is set iff the run failed, §7):
- *  - `Summary.Error.Code` (number or string) other than 0 → that code as a string.
+ *  - `Summary.Error.Code` (number or string) other than 0 → that code as a string. Text ("DNS
+ *    Failure") is kept as it is; mapping sanitises it into a tag value.
  *  - No usable Code, but one of the primary failure flags set (Connection, Dns, Load, Ssl,
  *    SystemLimit, Timeout, Transaction) → 'unknown': the run failed, the code was not sent.
  *  - Only `Error.Any` / `Error.LoadObjects` → no errorCode. Those flag failed *child requests*
  *    while the test itself succeeded (the web-chrome-v4 sample: the page loaded, one object
  *    failed), and the seed bridge also reported such runs as ok since it keyed on Error.Code.
  *  - Templates: the errorCode field may hold a code or a boolean flag: "", "0", "False" → ok;
- *    "True" → 'unknown'; anything else → the code.
+ *    "True" → 'unknown'; any other text → that text.
+ *  - An error code that is neither (an object, an array, 1.5) is dropped, and the run's status is
+ *    then unknown (errorCode undefined, `dropped` naming it): mapping writes no status for it
+ *    rather than guess ok or failed.
  */
 import { describeValue, PushFormatError, PushParseError } from './errors.ts';
 import { compilePath, isObject, type PathStep, readStep, resolvePath } from './path.ts';
 import { kPushBody, kPushSummary, kPushTemplate } from './symbols.ts';
-import { type CompiledTemplate, compileTemplate, type FieldRef } from './template.ts';
+import { type CompiledTemplate, compileTemplate } from './template.ts';
 import { isDigits, parseCatchpointTimestamp, parseTemplateTimestamp } from './timestamp.ts';
 
-export { readMeasurement } from './measurement.ts';
+export { NOT_A_NUMBER, readMeasurement, readMeasurementOrInvalid } from './measurement.ts';
 
 export type PushFormat = { type: 'json' } | { type: 'template'; fields: TemplateFieldMap };
 
@@ -52,6 +57,25 @@ export interface TemplateFieldMap {
 
 type JsonObject = Record<string, unknown>;
 
+/** An optional field left out of a push because its value could not be read (never a 400). */
+export interface DroppedField {
+  /** Which field: the label of catchpoint_bridge_field_invalid_total. */
+  field: 'nodeName' | 'asn' | 'errorCode';
+  /** Where it was, in the push's own terms ('Summary.Error.Code', 'TestDetails.Asn'). */
+  path: string;
+  /** What was there, described and cut short (describeValue), for the log line. */
+  value: string;
+}
+
+/** Whether the run's status could not be read: an unreadable error code and no failure flag. */
+export function statusUnknown(push: CatchpointPush): boolean {
+  return push.errorCode === undefined && push.dropped !== undefined && push.dropped.some(isErrorCode);
+}
+
+function isErrorCode(d: DroppedField): boolean {
+  return d.field === 'errorCode';
+}
+
 export interface CatchpointPush {
   /** Catchpoint test id, digits only, no leading zeros. */
   testId: string;
@@ -65,6 +89,8 @@ export interface CatchpointPush {
   timestampMs: number;
   /** Present iff the run failed: the error code, or 'unknown' when the failure had none. */
   errorCode?: string;
+  /** Optional fields the push carried in a shape the bridge cannot read; undefined when none. */
+  dropped?: readonly DroppedField[];
   /** The parsed body; internal to readMeasurement. Absent on hand-built pushes. */
   readonly [kPushBody]?: JsonObject;
   /** Default JSON: the Summary object (undefined when the push has none). */
@@ -146,13 +172,16 @@ function fromDefaultJson(root: JsonObject): CatchpointPush {
       `Summary must be an object, got ${describeValue(rawSummary)}`,
     );
   }
+  const timestampMs = defaultJsonTimestamp(root, summary);
+  const dropped: DroppedField[] = [];
   return makePush(
     testId,
     nodeId,
-    parseNodeName(readStep(root, NODE_NAME)),
-    parseAsn(readStep(root, ASN)),
-    defaultJsonTimestamp(root, summary),
-    summary === undefined ? undefined : defaultJsonErrorCode(summary),
+    optionalNodeName(readStep(root, NODE_NAME), 'NodeName', dropped),
+    optionalAsn(readStep(root, ASN), 'Asn', dropped),
+    timestampMs,
+    summary === undefined ? undefined : defaultJsonErrorCode(summary, dropped),
+    dropped,
     root,
     summary,
     undefined,
@@ -184,16 +213,13 @@ function defaultJsonTimestamp(root: JsonObject, summary: JsonObject | undefined)
   return parseCatchpointTimestamp(value, path);
 }
 
-function defaultJsonErrorCode(summary: JsonObject): string | undefined {
+function defaultJsonErrorCode(summary: JsonObject, dropped: DroppedField[]): string | undefined {
   const error = readStep(summary, ERROR);
   if (error === undefined || error === null) return undefined;
   // Per-host records carry Error as a bare code (50200); accept that shape here too.
-  if (!isObject(error)) return parseErrorCode(error, 'Summary.Error');
-  const code = readStep(error, CODE);
-  if (code !== undefined && code !== null) {
-    const parsed = parseErrorCode(code, 'Summary.Error.Code');
-    if (parsed !== undefined) return parsed;
-  }
+  if (!isObject(error)) return optionalErrorCode(error, 'Summary.Error', dropped);
+  const code = optionalErrorCode(readStep(error, CODE), 'Summary.Error.Code', dropped);
+  if (code !== undefined) return code;
   for (const flag of FAILURE_FLAGS) {
     if (isSet(readStep(error, flag))) return 'unknown';
   }
@@ -215,22 +241,25 @@ function fromTemplate(root: JsonObject, template: CompiledTemplate): CatchpointP
   if (isAbsent(tsValue)) {
     throw new PushParseError('CPB_ERR_PUSH_FIELD_MISSING', tsPath, `${tsPath} is missing or empty`);
   }
-  const errorValue = optionalField(root, template.errorCode);
+  const timestampMs = parseTemplateTimestamp(tsValue, tsPath);
+  const dropped: DroppedField[] = [];
+  const { nodeName, asn, errorCode } = template;
   return makePush(
     testId,
     nodeId,
-    parseNodeName(optionalField(root, template.nodeName)),
-    parseAsn(optionalField(root, template.asn)),
-    parseTemplateTimestamp(tsValue, tsPath),
-    errorValue === undefined ? undefined : parseErrorCode(errorValue, template.errorCode!.path),
+    nodeName === undefined
+      ? undefined
+      : optionalNodeName(resolvePath(root, nodeName.steps), nodeName.path, dropped),
+    asn === undefined ? undefined : optionalAsn(resolvePath(root, asn.steps), asn.path, dropped),
+    timestampMs,
+    errorCode === undefined
+      ? undefined
+      : optionalErrorCode(resolvePath(root, errorCode.steps), errorCode.path, dropped),
+    dropped,
     root,
     undefined,
     template,
   );
-}
-
-function optionalField(root: JsonObject, ref: FieldRef | undefined): unknown {
-  return ref === undefined ? undefined : resolvePath(root, ref.steps);
 }
 
 /** Templates render unmeasured values as "" (§3.1): absent, like a missing key. */
@@ -246,6 +275,7 @@ function makePush(
   asn: string | undefined,
   timestampMs: number,
   errorCode: string | undefined,
+  dropped: DroppedField[],
   body: JsonObject,
   summary: JsonObject | undefined,
   template: CompiledTemplate | undefined,
@@ -257,6 +287,7 @@ function makePush(
     asn,
     timestampMs,
     errorCode,
+    dropped: dropped.length === 0 ? undefined : dropped,
     [kPushBody]: body,
     [kPushSummary]: summary,
     [kPushTemplate]: template,
@@ -311,10 +342,27 @@ function outOfRange(value: unknown, path: string): PushParseError {
   );
 }
 
-function parseNodeName(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const name = value.trim();
-  return name.length === 0 ? undefined : name;
+/** A NodeName, or undefined when absent (or blank); any other shape is dropped. */
+function optionalNodeName(value: unknown, path: string, dropped: DroppedField[]): string | undefined {
+  if (typeof value === 'string') {
+    const name = value.trim();
+    return name.length === 0 ? undefined : name;
+  }
+  if (value !== undefined && value !== null) dropped.push(drop('nodeName', path, value));
+  return undefined;
+}
+
+function drop(field: DroppedField['field'], path: string, value: unknown): DroppedField {
+  return { field, path, value: describeValue(value) };
+}
+
+/** An ASN, or undefined when absent, blank or 0 (no ASN); anything else unreadable is dropped. */
+function optionalAsn(value: unknown, path: string, dropped: DroppedField[]): string | undefined {
+  const asn = parseAsn(value);
+  if (asn === undefined && !isAbsent(value) && value !== 0 && value !== '0') {
+    dropped.push(drop('asn', path, value));
+  }
+  return asn;
 }
 
 const MAX_ASN = 4294967295; // 32-bit AS numbers (RFC 6793)
@@ -338,43 +386,31 @@ function parseAsn(value: unknown): string | undefined {
   return n >= 1 && n <= MAX_ASN ? String(n) : undefined;
 }
 
-// A code becomes an OpenTSDB tag value: keep to that character set and a sane length.
-const CODE_TEXT = /^[A-Za-z0-9._/-]{1,64}$/;
-
 /**
- * An error code or flag → the code string, or undefined for "no failure". Strict, since it
- * decides the run's status: a value that is neither a code nor a flag is a PushParseError.
+ * An error code or flag → the code string, or undefined for "no failure". A value that is neither
+ * a code, a flag nor text (an object, an array, a fraction) is dropped, leaving the status unknown.
  */
-function parseErrorCode(value: unknown, path: string): string | undefined {
+function optionalErrorCode(value: unknown, path: string, dropped: DroppedField[]): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) {
-      throw new PushParseError(
-        'CPB_ERR_PUSH_FIELD_TYPE',
-        path,
-        `${path} must be an integer code, got ${describeValue(value)}`,
-      );
-    }
-    return value === 0 ? undefined : String(value);
-  }
-  if (typeof value === 'boolean') return value ? 'unknown' : undefined;
-  if (typeof value === 'string') {
+    if (Number.isSafeInteger(value)) return value === 0 ? undefined : String(value);
+  } else if (typeof value === 'boolean') {
+    return value ? 'unknown' : undefined;
+  } else if (typeof value === 'string') {
     const text = value.trim();
     if (text.length === 0) return undefined;
     if (isDigits(text)) {
       let start = 0;
       while (start < text.length && text.charCodeAt(start) === 48) start++;
-      if (start === text.length) return undefined; // "0", "000": WinHTTP code 0 is None
-      if (text.length - start <= 64) return text.slice(start);
+      // "0", "000": WinHTTP code 0 is None
+      return start === text.length ? undefined : text.slice(start);
     }
     const lower = text.length === 4 || text.length === 5 ? text.toLowerCase() : '';
     if (lower === 'false') return undefined;
     if (lower === 'true') return 'unknown';
-    if (CODE_TEXT.test(text)) return text;
+    // Readable text ("DNS Failure"): the code as Catchpoint wrote it; mapping makes it a tag value.
+    return text;
   }
-  throw new PushParseError(
-    'CPB_ERR_PUSH_FIELD_TYPE',
-    path,
-    `${path} must be an error code (digits or a short token) or a True/False flag, got ${describeValue(value)}`,
-  );
+  dropped.push(drop('errorCode', path, value));
+  return undefined;
 }

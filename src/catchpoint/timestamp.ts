@@ -6,6 +6,8 @@
  *
  * Templates may carry an epoch instead (`${timestampepoch}`, or a hand-written generator): 10
  * digits = seconds, 13 digits = milliseconds. Any other length is an error rather than a guess.
+ * They may also carry ISO 8601 with a zone: `2024-05-02T21:20:44.798Z` or `…+05:30`. An ISO time
+ * without a zone is refused: it could be any of 26 hours, and guessing UTC is the seed's bug.
  */
 import { DateTime } from 'luxon';
 import { describeValue, PushParseError, quote } from './errors.ts';
@@ -69,8 +71,8 @@ export function parseCatchpointTimestamp(text: string, path: string): number {
 }
 
 /**
- * Template timestamps: 17 digits as above, or an epoch as 10 digits (seconds) or 13 digits (ms),
- * as a string or an unquoted JSON number.
+ * Template timestamps: 17 digits as above, an epoch as 10 digits (seconds) or 13 digits (ms), as
+ * a string or an unquoted JSON number, or ISO 8601 text with `Z` or an offset.
  */
 export function parseTemplateTimestamp(value: unknown, path: string): number {
   let text: string;
@@ -82,7 +84,7 @@ export function parseTemplateTimestamp(value: unknown, path: string): number {
     throw new PushParseError(
       CODE,
       path,
-      `${path} must be a string of 17 digits (yyyyMMddHHmmssSSS) or an epoch of 10 or 13 digits, got ${describeValue(value)}`,
+      `${path} must be a string of 17 digits (yyyyMMddHHmmssSSS), an epoch of 10 or 13 digits or ISO 8601 with a zone, got ${describeValue(value)}`,
     );
   }
   if (text.length === 17) return parseCatchpointTimestamp(text, path);
@@ -90,10 +92,49 @@ export function parseTemplateTimestamp(value: unknown, path: string): number {
     const n = Number(text);
     return checkRange(text.length === 10 ? n * 1000 : n, text, path);
   }
+  if (text.length > 10 && text.charCodeAt(4) === 45 /* - */ && isDigits(text.slice(0, 4))) {
+    return parseIsoTimestamp(text, path);
+  }
   throw new PushParseError(
     CODE,
     path,
-    `${path} must be 17 digits (yyyyMMddHHmmssSSS) or an epoch of 10 (s) or 13 (ms) digits, got ${quote(text)}`,
+    `${path} must be 17 digits (yyyyMMddHHmmssSSS), an epoch of 10 (s) or 13 (ms) digits, or ISO 8601 with a zone (2024-05-02T21:20:44Z), got ${quote(text)}`,
+  );
+}
+
+/** What ends an ISO 8601 time that carries its zone: `Z`, or an offset `+05:30`, `-0800`, `+02`. */
+const ISO_ZONE = /(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+
+/**
+ * ISO 8601 date and time with a zone (luxon reads it, with fractions of any length and week or
+ * ordinal dates). A date alone, or a time without a zone, is refused naming `path`.
+ */
+function parseIsoTimestamp(text: string, path: string): number {
+  const t = text.indexOf('T');
+  if (t < 0) throw notAnIsoDate(text, path);
+  if (!ISO_ZONE.test(text.slice(t + 1))) {
+    throw new PushParseError(
+      CODE,
+      path,
+      `${path} ${quote(text)} has no time zone: an ISO 8601 timestamp needs a time and Z or an offset (2024-05-02T21:20:44Z, 2024-05-02T23:20:44+02:00)`,
+    );
+  }
+  let dt: DateTime;
+  try {
+    dt = DateTime.fromISO(text, { setZone: true });
+  } catch {
+    // Only reached when someone set luxon's Settings.throwOnInvalid globally.
+    throw notAnIsoDate(text, path);
+  }
+  if (!dt.isValid) throw notAnIsoDate(text, path);
+  return checkRange(dt.toMillis(), text, path);
+}
+
+function notAnIsoDate(text: string, path: string): PushParseError {
+  return new PushParseError(
+    CODE,
+    path,
+    `${path} ${quote(text)} is not a valid ISO 8601 date and time (2024-05-02T21:20:44Z)`,
   );
 }
 

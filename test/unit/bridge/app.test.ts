@@ -16,7 +16,10 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function setup(patch: Record<string, unknown> = {}) {
+async function setup(
+  patch: Record<string, unknown> = {},
+  secrets: Record<string, string> = { 'cp/apiKey': 'k', 'push/token': TOKEN },
+) {
   const dir = await mkdtemp(join(tmpdir(), 'cpb-app-'));
   dirs.push(dir);
   const spec = validateSpec({
@@ -25,7 +28,6 @@ async function setup(patch: Record<string, unknown> = {}) {
     tsdb: { endpoints: [`file://${join(dir, 'points.put')}`] },
     ...patch,
   });
-  const secrets: Record<string, string> = { 'cp/apiKey': 'k', 'push/token': TOKEN };
   const config = resolveSecrets('ns/b', 1, spec, (s, k) => secrets[`${s}/${k}`]);
   const logLines: string[] = [];
   const logger = createLogger({ level: 'debug' }, { write: (l: string) => void logLines.push(l) });
@@ -238,4 +240,195 @@ test('shutdown: out of the Service while pushes are still taken, then 503 with R
   assert.ok(Number(refused.headers['retry-after']) > 0, 'Retry-After');
   assert.equal(refused.json().ok, false);
   assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'alive meanwhile');
+});
+
+/** The put lines the file writer has written, once there are at least `count`. */
+async function putLines(dir: string, count: number): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = await readFile(join(dir, 'points.put'), 'utf8').catch(() => '');
+    const lines = text.split('\n').filter(Boolean);
+    if (lines.length >= count || Date.now() > deadline) return lines;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const warnings = (logLines: string[]) => logLines.filter((l) => JSON.parse(l).level === 'warn');
+
+test('an absent or empty Catchpoint key: no node directory, one warning, tags from the push itself', async () => {
+  const cases: Array<Record<string, string>> = [
+    { 'push/token': TOKEN },
+    { 'cp/apiKey': ' \n', 'push/token': TOKEN },
+  ];
+  for (const secrets of cases) {
+    const { app, bridge, dir, logLines } = await setup({}, secrets);
+    assert.equal(bridge.directory, undefined, 'no node directory');
+    bridge.start();
+    const res = await app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload: sample });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(
+      res.json().datapoints,
+      12,
+      'six of the seven seed dimensions: no region without a directory',
+    );
+    const lines = await putLines(dir, 12);
+    assert.equal(lines.length, 12);
+    const byCity = lines.find((l) => l.startsWith('put catchpoint.rtt.by_city.12345 '));
+    assert.equal(byCity, 'put catchpoint.rtt.by_city.12345 1456448689 158 nodeid=312 city=Jinan');
+    const tags = new Set(lines.flatMap((l) => l.split(' ').slice(4)));
+    for (const tag of ['asn=4837', 'continent=Asia', 'country=China', 'isp=Unicom', 'status=ok']) {
+      assert.ok(tags.has(tag), `${tag} from the push's NodeName and Asn`);
+    }
+    // The same config again (a reload that changed nothing else) does not warn again.
+    bridge.apply(bridge.config);
+    await app.inject({
+      method: 'POST',
+      url: `/push/${TOKEN}`,
+      payload: JSON.stringify({ ...JSON.parse(sample.toString()), TestId: 2 }),
+    });
+    const warned = warnings(logLines);
+    assert.equal(warned.length, 1, warned.join('\n'));
+    assert.match(JSON.parse(warned[0]!).msg, /no Catchpoint API credentials.*no node directory/);
+    assert.deepEqual(
+      { secret: JSON.parse(warned[0]!).secret, keys: JSON.parse(warned[0]!).keys },
+      { secret: 'cp', keys: ['apiKey'] },
+    );
+    assert.match(
+      (await app.inject({ method: 'GET', url: '/metrics' })).body,
+      /^catchpoint_bridge_directory_nodes 0$/m,
+    );
+  }
+});
+
+test('a key added later starts the node directory live; removed, it stops it', async () => {
+  const { bridge } = await setup({}, { 'push/token': TOKEN });
+  bridge.start();
+  const spec = bridge.config.spec;
+  const withKey = (key: string | undefined, generation: number) =>
+    resolveSecrets('ns/b', generation, spec, (s, k) =>
+      s === 'push' ? TOKEN : s === 'cp' && k === 'apiKey' ? key : undefined,
+    );
+  bridge.apply(withKey('k', 2));
+  assert.ok(bridge.directory !== undefined);
+  bridge.apply(withKey('', 3));
+  assert.equal(bridge.directory, undefined);
+});
+
+const TEMPLATE_PUSH = {
+  tokenSecretRef: { name: 'push' },
+  format: 'template',
+  template: {
+    testId: 'Test.Id',
+    nodeId: 'Node.Id',
+    timestamp: 'Run.Time',
+    nodeName: 'Node.Name',
+    errorCode: 'Run.Error',
+    measurements: { rtt: 'Run.Total', 'timing.dns': 'Run.Dns', 'timing.connect': 'Run.Connect' },
+  },
+};
+
+function templateBody(run: Record<string, unknown>, test: Record<string, unknown> = { Id: '77' }) {
+  return JSON.stringify({
+    Test: test,
+    Node: { Id: '312', Name: 'Jinan, CN - Unicom' },
+    Run: { Time: '2024-05-02T23:20:44.798+02:00', Total: '250', Dns: '12', Connect: '30', ...run },
+  });
+}
+
+test('a template push with an error code as text and a measurement that is not a number: 200, the valid points written, the rest counted and logged', async () => {
+  const { app, bridge, dir, logLines } = await setup({
+    push: TEMPLATE_PUSH,
+    dimensions: ['node'],
+    measurements: ['rtt', 'status', 'error'],
+  });
+  bridge.start();
+  const res = await app.inject({
+    method: 'POST',
+    url: `/push/${TOKEN}`,
+    payload: templateBody({ Error: 'DNS Failure', Dns: 'n/a' }),
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(res.json().datapoints, 4, 'rtt, timing.connect (mapped, not listed), status, error');
+  const ts = Math.floor(Date.UTC(2024, 4, 2, 21, 20, 44, 798) / 1000);
+  assert.deepEqual((await putLines(dir, 4)).sort(), [
+    `put catchpoint.error.by_node.77 ${ts} 1 nodeid=312 error=DNS_Failure`,
+    `put catchpoint.rtt.by_node.77 ${ts} 250 nodeid=312`,
+    `put catchpoint.status.by_node.77 ${ts} 1 nodeid=312 status=error`,
+    `put catchpoint.timing.connect.by_node.77 ${ts} 30 nodeid=312`,
+  ]);
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /catchpoint_bridge_measurement_invalid_total\{measurement="timing.dns"\} 1/);
+  assert.match(metrics, /catchpoint_bridge_pushes_total\{outcome="accepted"\} 1/);
+  const logged = logLines.map((l) => JSON.parse(l)).find((l) => l.measurement === 'timing.dns');
+  assert.equal(logged?.level, 'warn');
+  assert.deepEqual([logged.testId, logged.nodeId], ['77', '312']);
+
+  // An error field that is no code at all: the status is unknown, so neither status nor error
+  // is written; the field is counted and logged.
+  const odd = await app.inject({
+    method: 'POST',
+    url: `/push/${TOKEN}`,
+    payload: templateBody({ Error: { Code: 7 }, Time: '2024-05-02T21:25:44Z' }),
+  });
+  assert.equal(odd.statusCode, 200, odd.body);
+  assert.equal(odd.json().datapoints, 3, 'rtt, timing.dns, timing.connect');
+  const after = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(after, /catchpoint_bridge_field_invalid_total\{field="errorCode"\} 1/);
+  assert.match(after, /catchpoint_bridge_measurement_missing_total\{measurement="status"\} 1/);
+  const field = logLines.map((l) => JSON.parse(l)).find((l) => l.field === 'errorCode');
+  assert.deepEqual(
+    { level: field?.level, path: field?.path, value: field?.value, status: field?.status },
+    { level: 'warn', path: 'Run.Error', value: 'an object', status: 'unknown, not written' },
+  );
+});
+
+test('only a missing or invalid test id, node id or timestamp is a 400, and its reason names the field', async () => {
+  const json = await setup();
+  const base = JSON.parse(sample.toString()) as Record<string, unknown>;
+  const jsonCases: Array<[Record<string, unknown>, string]> = [
+    [{ TestId: undefined }, 'TestId'],
+    [{ TestId: 'abc' }, 'TestId'],
+    [{ NodeId: null }, 'NodeId'],
+    [{ NodeId: 0 }, 'NodeId'],
+    [{ Summary: { Timing: { Total: 5 } } }, 'Summary.Timestamp'],
+    [{ Summary: { Timestamp: '2016-02-26T01:04:49Z' } }, 'Summary.Timestamp'],
+  ];
+  for (const [patch, field] of jsonCases) {
+    const res = await json.app.inject({
+      method: 'POST',
+      url: `/push/${TOKEN}`,
+      payload: JSON.stringify({ ...base, ...patch }),
+    });
+    assert.equal(res.statusCode, 400, JSON.stringify(patch));
+    assert.ok(res.json().reason.includes(field), `${res.json().reason} names ${field}`);
+  }
+  const optional = await json.app.inject({
+    method: 'POST',
+    url: `/push/${TOKEN}`,
+    payload: JSON.stringify({
+      ...base,
+      NodeName: ['x'],
+      Asn: { n: 1 },
+      Summary: {
+        Timestamp: '20160226010449609',
+        Timing: { Total: 'fast' },
+        Error: { Code: 'Name not resolved' },
+      },
+    }),
+  });
+  assert.equal(optional.statusCode, 200, 'optional fields of any shape never cost a 400');
+
+  const template = await setup({ push: TEMPLATE_PUSH, dimensions: ['node'] });
+  const templateCases: Array<[string, string]> = [
+    [templateBody({}, {}), 'Test.Id'],
+    [templateBody({}, { Id: 'seventy-seven' }), 'Test.Id'],
+    [templateBody({ Time: '' }), 'Run.Time'],
+    [templateBody({ Time: '2024-05-02T21:20:44' }), 'Run.Time'],
+    [JSON.stringify({ Test: { Id: '77' }, Run: { Time: '1714684844' } }), 'Node.Id'],
+  ];
+  for (const [payload, field] of templateCases) {
+    const res = await template.app.inject({ method: 'POST', url: `/push/${TOKEN}`, payload });
+    assert.equal(res.statusCode, 400, payload);
+    assert.ok(res.json().reason.startsWith(`${field} `), `${res.json().reason} names ${field}`);
+  }
 });

@@ -126,3 +126,48 @@ test('TLS material that does not parse is refused, naming where it came from and
     ),
   );
 });
+
+test('absent or empty Catchpoint credentials mean no node directory, not a missing Secret', () => {
+  const v2 = validateSpec({
+    catchpoint: { credentialsSecretRef: { name: 'cp' } },
+    push: { tokenSecretRef: { name: 'push' } },
+    tsdb: { endpoints: ['http://t:4242'] },
+  });
+  const push = { push: { token: 't' } };
+  const cases: Array<Record<string, string> | undefined> = [undefined, {}, { apiKey: '' }, { apiKey: ' \n' }];
+  for (const cp of cases) {
+    const store: Store = cp === undefined ? push : { ...push, cp };
+    assert.equal(resolveSecrets('ns/b', 1, v2, reader(store)).catchpoint, undefined, JSON.stringify(cp));
+  }
+  assert.deepEqual(resolveSecrets('ns/b', 1, v2, reader({ ...push, cp: { apiKey: 'k\n' } })).catchpoint, {
+    apiKey: 'k',
+  });
+  // Other Secrets are still required.
+  assert.throws(
+    () => resolveSecrets('ns/b', 1, v2, reader({})),
+    (err: unknown) =>
+      err instanceof MissingSecretError && err.message === 'missing data: key token of Secret push',
+  );
+
+  const v1 = validateSpec({
+    catchpoint: { api: 'v1', credentialsSecretRef: { name: 'cp' } },
+    tsdb: { endpoints: ['http://t:4242'] },
+  });
+  assert.equal(
+    resolveSecrets('ns/b', 1, v1, reader({ cp: { clientId: '', clientSecret: '' } })).catchpoint,
+    undefined,
+  );
+  assert.deepEqual(
+    resolveSecrets('ns/b', 1, v1, reader({ cp: { clientId: 'i', clientSecret: 's' } })).catchpoint,
+    {
+      clientId: 'i',
+      clientSecret: 's',
+    },
+  );
+  // Half a v1 credential is a mistake, not a choice: the other half is missing.
+  assert.throws(
+    () => resolveSecrets('ns/b', 1, v1, reader({ cp: { clientId: 'i' } })),
+    (err: unknown) =>
+      err instanceof MissingSecretError && err.message === 'missing data: key clientSecret of Secret cp',
+  );
+});

@@ -127,3 +127,87 @@ test('other measurements: any Summary value by path, and the test dimension in t
     testid: '464062',
   });
 });
+
+const TEMPLATE = {
+  format: 'template',
+  template: {
+    testId: 'TestDetails.TestId',
+    nodeId: 'TestDetails.NodeId',
+    timestamp: 'Summary.Timestamp',
+    errorCode: 'Summary.Error',
+    measurements: {
+      rtt: 'Summary.TotalTime',
+      'timing.dns': 'Summary.Dns',
+      'timing.connect': 'Summary.Connect',
+    },
+  },
+};
+
+function mapTemplate(specPatch: Record<string, unknown>, summary: Record<string, unknown>) {
+  const spec = validateSpec({ ...baseSpec, push: TEMPLATE, dimensions: ['node'], ...specPatch });
+  const body = JSON.stringify({
+    TestDetails: { TestId: '77', NodeId: '312' },
+    Summary: { Timestamp: '2024-05-02T21:20:44Z', TotalTime: '250', Dns: '12', Connect: '30', ...summary },
+  });
+  const stats = newMappingStats();
+  const push = parsePush(body, { type: 'template', fields: spec.push.template! });
+  const points = mapPush(push, { id: '312' }, buildMappingPlan(spec), stats).map(decodeDatapoint);
+  return { points, stats, values: Object.fromEntries(points.map((p) => [p.metric, p.value])) };
+}
+
+test('a measurement push.template maps is written even when spec.measurements does not list it', () => {
+  const { values } = mapTemplate({ measurements: ['rtt', 'status'] }, {});
+  assert.deepEqual(values, {
+    'catchpoint.rtt.by_node.77': 250,
+    'catchpoint.status.by_node.77': 1,
+    'catchpoint.timing.dns.by_node.77': 12,
+    'catchpoint.timing.connect.by_node.77': 30,
+  });
+  // rtt and timing.total are one measurement: listed under either name, it is written once.
+  const listed = mapTemplate({ measurements: ['timing.total'] }, {});
+  assert.deepEqual(Object.keys(listed.values).sort(), [
+    'catchpoint.timing.connect.by_node.77',
+    'catchpoint.timing.dns.by_node.77',
+    'catchpoint.timing.total.by_node.77',
+  ]);
+  // With the default JSON format a field map is not in use, and neither are its measurements.
+  const spec = validateSpec({ ...baseSpec, push: { ...TEMPLATE, format: 'json' }, dimensions: ['node'] });
+  assert.deepEqual(
+    buildMappingPlan(spec).measurements.map((m) => m.name),
+    ['rtt', 'status'],
+  );
+});
+
+test('an error code given as text is a failed run, its text sanitised into the error tag', () => {
+  const { points } = mapTemplate(
+    { measurements: ['rtt', 'status', 'error'] },
+    { Error: 'DNS Failure: NXDOMAIN (Ω)' },
+  );
+  const status = points.find((p) => p.metric === 'catchpoint.status.by_node.77');
+  assert.equal(status?.tags.status, 'error');
+  const error = points.find((p) => p.metric === 'catchpoint.error.by_node.77');
+  assert.deepEqual(error?.tags, { nodeid: '312', error: 'DNS_Failure__NXDOMAIN__Ω_' });
+  for (const p of points) assert.equal(validatePointForOpenTsdb(p, 8), undefined);
+  const tags = mapTemplate(
+    { naming: { layout: 'tags' }, measurements: ['status', 'error'] },
+    { Error: ' timed out ' },
+  );
+  assert.equal(tags.points.find((p) => p.metric === 'catchpoint.error')?.tags.error, 'timed_out');
+});
+
+test('a measurement that is not a number is left out and counted; the other points are written', () => {
+  const { values, stats } = mapTemplate({ measurements: ['rtt', 'status'] }, { Dns: 'n/a', Connect: '' });
+  assert.deepEqual(values, { 'catchpoint.rtt.by_node.77': 250, 'catchpoint.status.by_node.77': 1 });
+  assert.deepEqual([...stats.invalidMeasurement], [['timing.dns', 1]]);
+  assert.deepEqual([...stats.missingMeasurement], [['timing.connect', 1]], '"" is missing, not invalid');
+});
+
+test('an unreadable error code leaves the status and error points out (neither ok nor failed)', () => {
+  const { values, stats } = mapTemplate({ measurements: ['rtt', 'status', 'error'] }, { Error: { x: 1 } });
+  assert.deepEqual(values, {
+    'catchpoint.rtt.by_node.77': 250,
+    'catchpoint.timing.dns.by_node.77': 12,
+    'catchpoint.timing.connect.by_node.77': 30,
+  });
+  assert.equal(stats.missingMeasurement.get('status'), 1);
+});

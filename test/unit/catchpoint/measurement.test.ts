@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { type CatchpointPush, parsePush, readMeasurement } from '../../../src/catchpoint/push.ts';
+import {
+  type CatchpointPush,
+  NOT_A_NUMBER,
+  parsePush,
+  readMeasurement,
+  readMeasurementOrInvalid,
+} from '../../../src/catchpoint/push.ts';
 
 const FIXTURES = new URL('../../fixtures/catchpoint/', import.meta.url);
 const load = (name: string): CatchpointPush =>
@@ -94,6 +100,32 @@ describe('readMeasurement: default JSON', () => {
     const push: CatchpointPush = { testId: '1', nodeId: '2', timestampMs: 0 };
     assert.equal(readMeasurement(push, 'timing.total'), undefined);
     assert.equal(readMeasurement(push, 'traceroute.hops'), undefined);
+  });
+});
+
+describe('readMeasurementOrInvalid: a value that is there but is not a number', () => {
+  it('tells it (dropped and counted) from a missing one', () => {
+    const push = withSummary({
+      Timing: { Total: 15, Dns: 'n/a', Connect: '', Wait: ' ', Ssl: null, ContentType: { a: 1 } },
+      Counter: { Requests: [3], Failed: 'NaN', Ok: '2' },
+    });
+    const cases: Array<[string, number | undefined | typeof NOT_A_NUMBER]> = [
+      ['timing.total', 15],
+      ['counter.ok', 2],
+      ['timing.dns', NOT_A_NUMBER],
+      ['timing.contenttype', NOT_A_NUMBER],
+      ['counter.requests', NOT_A_NUMBER],
+      ['counter.failed', NOT_A_NUMBER],
+      ['timing.connect', undefined],
+      ['timing.wait', undefined],
+      ['timing.ssl', undefined],
+      ['timing.send', undefined],
+      ['traceroute.hops', undefined],
+    ];
+    for (const [key, expected] of cases) {
+      assert.equal(readMeasurementOrInvalid(push, key), expected, key);
+      assert.equal(readMeasurement(push, key), expected === NOT_A_NUMBER ? undefined : expected, key);
+    }
   });
 });
 

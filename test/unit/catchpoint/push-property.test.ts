@@ -51,7 +51,10 @@ function checkPush(push: CatchpointPush): void {
   if (push.asn !== undefined) assert.match(push.asn, DIGITS);
   if (push.nodeName !== undefined)
     assert.ok(push.nodeName.length > 0 && push.nodeName.trim() === push.nodeName);
-  if (push.errorCode !== undefined) assert.match(push.errorCode, /^[A-Za-z0-9._/-]{1,64}$/);
+  // Any text, as sent (mapping sanitises it into a tag value); never empty or padded.
+  if (push.errorCode !== undefined)
+    assert.ok(push.errorCode.length > 0 && push.errorCode.trim() === push.errorCode);
+  for (const d of push.dropped ?? []) assert.ok(d.path.length > 0 && d.value.length > 0);
   for (const key of KEYS) {
     const value = readMeasurement(push, key);
     assert.ok(value === undefined || Number.isFinite(value), `${key} → ${value}`);

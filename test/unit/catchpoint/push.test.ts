@@ -8,6 +8,7 @@ import {
   parsePush,
   pushBody,
   readMeasurement,
+  statusUnknown,
   type TemplateFieldMap,
 } from '../../../src/catchpoint/push.ts';
 
@@ -149,15 +150,34 @@ describe('parsePush: failures and Error.Code', () => {
     assert.equal(parsePush(dns({}, { Error: 50200 }), JSON_FORMAT).errorCode, '50200');
   });
 
-  it('rejects codes that are neither codes nor flags', () => {
-    expectParseError(dns({}, { Error: { Code: 1.5 } }), 'CPB_ERR_PUSH_FIELD_TYPE', 'Summary.Error.Code');
-    expectParseError(dns({}, { Error: { Code: { x: 1 } } }), 'CPB_ERR_PUSH_FIELD_TYPE', 'Summary.Error.Code');
-    expectParseError(
-      dns({}, { Error: { Code: 'has spaces in it' } }),
-      'CPB_ERR_PUSH_FIELD_TYPE',
-      'Summary.Error.Code',
+  it('keeps an error code given as text, as it is (mapping makes it a tag value)', () => {
+    const push = parsePush(dns({}, { Error: { Code: ' DNS Failure ' } }), JSON_FORMAT);
+    assert.equal(push.errorCode, 'DNS Failure');
+    assert.equal(push.dropped, undefined);
+    assert.equal(
+      parsePush(dns({}, { Error: 'Échec: délai dépassé' }), JSON_FORMAT).errorCode,
+      'Échec: délai dépassé',
     );
-    expectParseError(dns({}, { Error: [1] }), 'CPB_ERR_PUSH_FIELD_TYPE', 'Summary.Error');
+  });
+
+  it('drops a code that is neither a code, a flag nor text, never refusing the push for it', () => {
+    const cases: Array<[unknown, string, string]> = [
+      [{ Code: 1.5 }, 'Summary.Error.Code', 'number "1.5"'],
+      [{ Code: { x: 1 } }, 'Summary.Error.Code', 'an object'],
+      [{ Code: [12002] }, 'Summary.Error.Code', 'an array'],
+      [[1], 'Summary.Error', 'an array'],
+    ];
+    for (const [error, path, value] of cases) {
+      const push = parsePush(dns({}, { Error: error }), JSON_FORMAT);
+      assert.equal(push.errorCode, undefined, path);
+      assert.deepEqual(push.dropped, [{ field: 'errorCode', path, value }]);
+      assert.equal(statusUnknown(push), true, 'neither ok nor failed: its status is not written');
+      assert.equal(readMeasurement(push, 'timing.total'), 158, 'the rest of the run is still read');
+    }
+    // A failure flag still tells a failed run, without its code.
+    const flagged = parsePush(dns({}, { Error: { Code: { x: 1 }, Timeout: 1 } }), JSON_FORMAT);
+    assert.equal(flagged.errorCode, 'unknown');
+    assert.equal(statusUnknown(flagged), false);
   });
 });
 
@@ -206,6 +226,12 @@ describe('parsePush: fields', () => {
     const push = parsePush(dns({ NodeName: 42, Asn: 'not an asn' }), JSON_FORMAT);
     assert.equal(push.nodeName, undefined);
     assert.equal(push.asn, undefined);
+    assert.deepEqual(push.dropped, [
+      { field: 'nodeName', path: 'NodeName', value: 'number "42"' },
+      { field: 'asn', path: 'Asn', value: 'string "not an asn"' },
+    ]);
+    assert.equal(statusUnknown(push), false);
+    assert.equal(parsePush(dns({ NodeName: null, Asn: '' }), JSON_FORMAT).dropped, undefined, 'absent');
     assert.equal(parsePush(dns({ NodeName: '   ', Asn: 0 }), JSON_FORMAT).nodeName, undefined);
     assert.equal(parsePush(dns({ Asn: 0 }), JSON_FORMAT).asn, undefined);
   });
@@ -485,13 +511,47 @@ describe('parsePush: templates', () => {
     assert.equal(parsePush(grafana({ AnyError: '' }), GRAFANA).errorCode, undefined);
     assert.equal(parsePush(grafana({ AnyError: '0' }), GRAFANA).errorCode, undefined);
     assert.equal(parsePush(grafana({ AnyError: '12002' }), GRAFANA).errorCode, '12002');
-    const err = expectParseError(
-      grafana({ AnyError: 'Timed out after 30s' }),
-      'CPB_ERR_PUSH_FIELD_TYPE',
-      'Summary.AnyError',
+    assert.equal(parsePush(grafana({ AnyError: 'DNS Failure' }), GRAFANA).errorCode, 'DNS Failure');
+    assert.equal(
+      parsePush(grafana({ AnyError: 'Timed out after 30s' }), GRAFANA).errorCode,
+      'Timed out after 30s',
+    );
+    const unreadable = parsePush(grafana({ AnyError: { Code: 7 } }), GRAFANA);
+    assert.equal(unreadable.errorCode, undefined);
+    assert.deepEqual(unreadable.dropped, [
+      { field: 'errorCode', path: 'Summary.AnyError', value: 'an object' },
+    ]);
+    assert.equal(statusUnknown(unreadable), true);
+  });
+
+  it('accepts ISO 8601 timestamps with Z or an offset, and refuses one without a zone', () => {
+    const ms = Date.UTC(2024, 4, 2, 21, 20, 44, 798);
+    assert.equal(parsePush(grafana({ Timestamp: '2024-05-02T21:20:44.798Z' }), GRAFANA).timestampMs, ms);
+    assert.equal(parsePush(grafana({ Timestamp: '2024-05-02T23:20:44.798+02:00' }), GRAFANA).timestampMs, ms);
+    assert.equal(parsePush(grafana({ Timestamp: '2024-05-02T16:50:44.798-0430' }), GRAFANA).timestampMs, ms);
+    for (const bad of ['2024-05-02T21:20:44.798', '2024-05-02T21:20:44', '2024-05-02 21:20:44Z']) {
+      const err = expectParseError(
+        grafana({ Timestamp: bad }),
+        'CPB_ERR_PUSH_TIMESTAMP',
+        'Summary.Timestamp',
+        GRAFANA,
+      );
+      assert.match(err.message, /^Summary\.Timestamp /, 'the reason names the field');
+    }
+    const zoneless = expectParseError(
+      grafana({ Timestamp: '2024-05-02T21:20:44' }),
+      'CPB_ERR_PUSH_TIMESTAMP',
+      'Summary.Timestamp',
       GRAFANA,
     );
-    assert.match(err.message, /Summary\.AnyError/);
+    assert.match(zoneless.message, /no time zone/);
+  });
+
+  it('never refuses a push for an optional field: NodeName, Asn, error code of any shape', () => {
+    for (const value of [{}, [], 1.5, true, 'x'.repeat(5000), -3]) {
+      const push = parsePush(grafana({ AnyError: value }, { NodeName: value, Asn: value }), GRAFANA);
+      assert.equal(push.testId, '123456', JSON.stringify(value));
+    }
   });
 
   it('accepts 17-digit, epoch-second and epoch-millisecond timestamps, quoted or not', () => {

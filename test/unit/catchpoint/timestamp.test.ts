@@ -104,3 +104,60 @@ describe('parseTemplateTimestamp', () => {
     }
   });
 });
+
+describe('parseTemplateTimestamp: ISO 8601', () => {
+  const ms = Date.UTC(2024, 4, 2, 21, 20, 44, 798);
+
+  it('takes ISO 8601 with Z or an offset, whatever the process time zone', () => {
+    const before = Settings.defaultZone;
+    try {
+      Settings.defaultZone = 'Asia/Kolkata';
+      for (const text of [
+        '2024-05-02T21:20:44.798Z',
+        '2024-05-02T21:20:44.798z',
+        ' 2024-05-02T23:20:44.798+02:00 ',
+        '2024-05-02T16:50:44.798-04:30',
+        '2024-05-03T02:50:44.798+0530',
+        '2024-05-02T21:20:44.798+00',
+      ]) {
+        assert.equal(parseTemplateTimestamp(text, 'p'), ms, text);
+      }
+      assert.equal(parseTemplateTimestamp('2024-05-02T21:20:44Z', 'p'), ms - 798);
+    } finally {
+      Settings.defaultZone = before;
+    }
+  });
+
+  it('refuses an ISO time without a zone (local to whom?), naming the field', () => {
+    for (const text of ['2024-05-02T21:20:44.798', '2024-05-02T21:20', '2024-05-02T21:20:44.798-']) {
+      assert.throws(
+        () => parseTemplateTimestamp(text, 'Summary.Timestamp'),
+        (err: unknown) =>
+          err instanceof PushParseError &&
+          err.code === 'CPB_ERR_PUSH_TIMESTAMP' &&
+          err.path === 'Summary.Timestamp' &&
+          /^Summary\.Timestamp ".*" has no time zone/.test(err.message),
+        text,
+      );
+    }
+  });
+
+  it('refuses dates alone, impossible dates and times before 1970', () => {
+    for (const text of [
+      '2024-05-02',
+      '2024-05-02 21:20:44Z',
+      '2024-02-30T21:20:44Z',
+      '2024-05-02T25:20:44Z',
+      '1969-12-31T23:59:59Z',
+    ]) {
+      assert.throws(() => parseTemplateTimestamp(text, 'p'), PushParseError, text);
+    }
+    const before = Settings.throwOnInvalid;
+    try {
+      Settings.throwOnInvalid = true;
+      assert.throws(() => parseTemplateTimestamp('2024-02-30T21:20:44Z', 'p'), PushParseError);
+    } finally {
+      Settings.throwOnInvalid = before;
+    }
+  });
+});
