@@ -150,6 +150,12 @@ const NODE_CONTROLLERS = [
   'pod-garbage-collector-controller',
   // The chart's ClusterRoles aggregated into view/edit/admin.
   'clusterrole-aggregation-controller',
+  // A CatchpointBridge whose spool is on claims runs as a StatefulSet: its pods, their claims
+  // bound to PersistentVolumes, and the claims kept from deletion while a pod uses them.
+  'statefulset-controller',
+  'persistentvolume-binder-controller',
+  'persistentvolume-protection-controller',
+  'persistentvolumeclaim-protection-controller',
 ] as const;
 
 /** kube-controller-manager and kube-scheduler for a real node (node.ts), as a cluster runs them. */

@@ -369,7 +369,7 @@ export const SpoolSpec = Type.Object(
       default: DEFAULT_SPOOL_MAX_BYTES,
       description:
         'Disk the write-ahead spool may use; past it pushes get 503 and Catchpoint retries. ' +
-        `The spool's volume (deployment.spoolVolumeSize) holds it plus ${SPOOL_HEADROOM} of headroom.`,
+        `The spool's volume (deployment.spoolVolumeSize, or the claim's size) holds it plus ${SPOOL_HEADROOM} of headroom.`,
     }),
     durability: Type.Union([Type.Literal('fsync'), Type.Literal('buffered')], {
       default: 'fsync',
@@ -377,6 +377,53 @@ export const SpoolSpec = Type.Object(
         'fsync: a push is acknowledged once on disk (group commit); survives a node crash. ' +
         'buffered: acknowledged once written to the OS; survives a process crash only.',
     }),
+    storage: Type.Object(
+      {
+        type: Type.Union([Type.Literal('emptyDir'), Type.Literal('persistentVolumeClaim')], {
+          default: 'emptyDir',
+          description:
+            'emptyDir: the spool lives and dies with its pod (a stopping pod delivers, then hands what is left to a peer); the bridges run as a Deployment. ' +
+            'persistentVolumeClaim: each replica has its own claim and a deleted pod comes back to its spool; the bridges run as a StatefulSet.',
+        }),
+        persistentVolumeClaim: Type.Optional(
+          Type.Object(
+            {
+              size: Type.String({
+                pattern: QUANTITY_PATTERN,
+                maxLength: 16,
+                description: `Storage each replica's claim requests: at least spool.maxBytes plus ${SPOOL_HEADROOM}.`,
+              }),
+              storageClassName: Type.Optional(
+                Type.String({
+                  pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$',
+                  description: "The claims' StorageClass; the cluster's default class when unset.",
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      {
+        additionalProperties: false,
+        // Whole, not {}: the API server checks a default against the rules without defaulting inside it.
+        default: { type: 'emptyDir' },
+        description:
+          'Where the spool lives. Fixed when the CatchpointBridge is created (a StatefulSet cannot change its claims).',
+        'x-kubernetes-validations': [
+          {
+            rule: "self.type != 'persistentVolumeClaim' || has(self.persistentVolumeClaim)",
+            message:
+              'spool.storage.type persistentVolumeClaim needs spool.storage.persistentVolumeClaim.size',
+          },
+          {
+            rule: 'self == oldSelf',
+            message:
+              'spool.storage is fixed when the CatchpointBridge is created (a StatefulSet cannot change its claims): create a new CatchpointBridge to change it',
+          },
+        ],
+      },
+    ),
   },
   { additionalProperties: false, default: {} },
 );
@@ -491,6 +538,7 @@ export const CatchpointBridgeSpec = Type.Object(
         // Both fields are there: spool and deployment default to {}, and maxBytes to 512Mi. The
         // API server runs the rule even when a pattern failed: isQuantity leaves that to the pattern.
         rule:
+          "self.spool.storage.type == 'persistentVolumeClaim' || " +
           '!has(self.deployment.spoolVolumeSize) || ' +
           '!isQuantity(self.spool.maxBytes) || !isQuantity(self.deployment.spoolVolumeSize) || ' +
           `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.deployment.spoolVolumeSize)) <= 0`,
@@ -500,6 +548,17 @@ export const CatchpointBridgeSpec = Type.Object(
           "or leave it out for the operator to size the volume'",
         message: `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.deployment.spoolVolumeSize`,
         fieldPath: '.deployment.spoolVolumeSize',
+      },
+      {
+        rule:
+          "self.spool.storage.type != 'persistentVolumeClaim' || !has(self.spool.storage.persistentVolumeClaim) || " +
+          '!isQuantity(self.spool.maxBytes) || !isQuantity(self.spool.storage.persistentVolumeClaim.size) || ' +
+          `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.spool.storage.persistentVolumeClaim.size)) <= 0`,
+        messageExpression:
+          `'spec.spool.maxBytes (' + self.spool.maxBytes + ') plus ${SPOOL_HEADROOM} of headroom must fit ` +
+          "spec.spool.storage.persistentVolumeClaim.size (' + self.spool.storage.persistentVolumeClaim.size + ')'",
+        message: `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.spool.storage.persistentVolumeClaim.size`,
+        fieldPath: '.spool.storage.persistentVolumeClaim.size',
       },
     ],
   },

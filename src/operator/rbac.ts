@@ -61,6 +61,12 @@ export const OPERATOR_RULES: PolicyRule[] = [
   },
   { why: "the bridge's Deployment", apiGroups: ['apps'], resources: ['deployments'], verbs: OWNED },
   {
+    why: "the bridge's StatefulSet (spool on claims)",
+    apiGroups: ['apps'],
+    resources: ['statefulsets'],
+    verbs: OWNED,
+  },
+  {
     why: 'a PodDisruptionBudget when the bridge runs more than one replica',
     apiGroups: ['policy'],
     resources: ['poddisruptionbudgets'],

@@ -36,6 +36,10 @@ scripts/generated-files.ts (the aggregated view/edit rules). Do not edit.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# the bridge's StatefulSet (spool on claims)
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # a PodDisruptionBudget when the bridge runs more than one replica
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]

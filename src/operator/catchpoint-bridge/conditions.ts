@@ -26,6 +26,7 @@ export const Reason = {
   ApplyFailed: 'ApplyFailed',
   MinimumReplicasAvailable: 'MinimumReplicasAvailable',
   DeploymentUnavailable: 'DeploymentUnavailable',
+  StatefulSetUnavailable: 'StatefulSetUnavailable',
   ScaledToZero: 'ScaledToZero',
 } as const;
 

@@ -53,6 +53,7 @@ export const CHILD_KINDS = [
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings' },
   { apiVersion: 'v1', kind: 'Service', plural: 'services' },
   { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets' },
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
   { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers' },
   { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', plural: 'ingresses' },
@@ -178,93 +179,148 @@ export function service(cr: CatchpointBridge): Manifest {
   };
 }
 
+/** Whether the spool is on a claim per replica (a StatefulSet) rather than an emptyDir (a Deployment). */
+export function spoolOnClaim(cr: CatchpointBridge): boolean {
+  return cr.spec.spool.storage.type === 'persistentVolumeClaim';
+}
+
+/** The kind that runs the bridge pods: a StatefulSet when the spool is on claims. */
+export function workloadKind(cr: CatchpointBridge): 'Deployment' | 'StatefulSet' {
+  return spoolOnClaim(cr) ? 'StatefulSet' : 'Deployment';
+}
+
+/** The bridge pods' workload: a Deployment, or a StatefulSet with one spool claim per replica. */
+export function workload(cr: CatchpointBridge, config: OperatorConfig): Manifest {
+  return spoolOnClaim(cr) ? statefulSet(cr, config) : deployment(cr, config);
+}
+
 export function deployment(cr: CatchpointBridge, config: OperatorConfig): Manifest {
-  const d = cr.spec.deployment;
-  const namespace = cr.metadata.namespace ?? 'default';
   const spec: Record<string, unknown> = {
     selector: { matchLabels: selectorLabels(cr) },
     // New pods must be ready before old ones go: pushes keep being acknowledged during a roll.
     strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-    template: {
-      metadata: { labels: labels(cr) },
-      spec: {
-        serviceAccountName: childName(cr),
-        automountServiceAccountToken: true,
-        // Time to deliver what the spool holds before the pod (and its emptyDir) goes:
-        // 5 s shutdown delay + 40 s drain + 10 s handoff, with room to spare.
-        terminationGracePeriodSeconds: 60,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: BRIDGE_UID,
-          runAsGroup: BRIDGE_UID,
-          fsGroup: BRIDGE_UID,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
-        topologySpreadConstraints: [
-          {
-            maxSkew: 1,
-            topologyKey: 'kubernetes.io/hostname',
-            whenUnsatisfiable: 'ScheduleAnyway',
-            labelSelector: { matchLabels: selectorLabels(cr) },
-          },
-        ],
-        containers: [
-          {
-            name: 'bridge',
-            image: config.image,
-            imagePullPolicy: config.imagePullPolicy ?? 'IfNotPresent',
-            args: [
-              'bridge',
-              '--resource',
-              `${namespace}/${cr.metadata.name}`,
-              '--listen',
-              `0.0.0.0:${BRIDGE_PORT}`,
-              '--spool-dir',
-              SPOOL_MOUNT,
-              // Deliver for up to 40 s on shutdown, then hand what is left to another replica
-              // through the Service: the emptyDir spool goes with the pod.
-              // First 5 s out of the Service's endpoints while still taking pushes (kube-proxy
-              // learns of the deletion when the pod does), then 503 with Retry-After.
-              '--shutdown-delay',
-              '5',
-              '--drain',
-              '40',
-              '--handoff-url',
-              `http://${childName(cr)}.${namespace}.svc`,
-            ],
-            env: [
-              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-              { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-            ],
-            ports: [{ name: 'http', containerPort: BRIDGE_PORT, protocol: 'TCP' }],
-            livenessProbe: {
-              httpGet: { path: '/healthz', port: 'http' },
-              periodSeconds: 10,
-              failureThreshold: 3,
-            },
-            readinessProbe: {
-              httpGet: { path: '/readyz', port: 'http' },
-              periodSeconds: 5,
-              failureThreshold: 2,
-            },
-            resources: d.resources,
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              privileged: false,
-              capabilities: { drop: ['ALL'] },
-            },
-            volumeMounts: [{ name: 'spool', mountPath: SPOOL_MOUNT }],
-          },
-        ],
-        volumes: [{ name: 'spool', emptyDir: { sizeLimit: spoolVolumeSize(cr) } }],
-      },
-    },
+    template: podTemplate(cr, config, [{ name: 'spool', emptyDir: { sizeLimit: spoolVolumeSize(cr) } }]),
   };
   // With an HPA the replica count is the HPA's: leaving the field out of our apply means we
   // never fight it (server-side apply only owns what we send).
-  if (!d.autoscaling) spec.replicas = d.replicas;
+  if (!cr.spec.deployment.autoscaling) spec.replicas = cr.spec.deployment.replicas;
   return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta(cr), spec };
+}
+
+/**
+ * With the spool on claims: pod i always mounts claim `spool-<child>-i`, so a deleted pod comes
+ * back to its own spool. Claims are retained when the set scales down (a removed replica hands
+ * its spool to a peer on the way out, and anything it could not hand over is there again when it
+ * comes back) and when the CatchpointBridge is deleted (a CatchpointBridge created again with the
+ * same name delivers what was left; delete the claims by label to drop them).
+ */
+export function statefulSet(cr: CatchpointBridge, config: OperatorConfig): Manifest {
+  const claim = cr.spec.spool.storage.persistentVolumeClaim;
+  const spec: Record<string, unknown> = {
+    selector: { matchLabels: selectorLabels(cr) },
+    serviceName: childName(cr),
+    // Replicas are peers, not a sequence: start and stop them all at once.
+    podManagementPolicy: 'Parallel',
+    updateStrategy: { type: 'RollingUpdate' },
+    persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+    template: podTemplate(cr, config, []),
+    volumeClaimTemplates: [
+      {
+        metadata: { name: 'spool', labels: labels(cr) },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          ...(claim?.storageClassName === undefined ? {} : { storageClassName: claim.storageClassName }),
+          resources: { requests: { storage: claim?.size ?? spoolVolumeSize(cr) } },
+        },
+      },
+    ],
+  };
+  if (!cr.spec.deployment.autoscaling) spec.replicas = cr.spec.deployment.replicas;
+  return { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta(cr), spec };
+}
+
+function podTemplate(
+  cr: CatchpointBridge,
+  config: OperatorConfig,
+  volumes: unknown[],
+): Record<string, unknown> {
+  const d = cr.spec.deployment;
+  const namespace = cr.metadata.namespace ?? 'default';
+  return {
+    metadata: { labels: labels(cr) },
+    spec: {
+      serviceAccountName: childName(cr),
+      automountServiceAccountToken: true,
+      // Time to deliver what the spool holds before the pod (and its emptyDir) goes:
+      // 5 s shutdown delay + 40 s drain + 10 s handoff, with room to spare.
+      terminationGracePeriodSeconds: 60,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: BRIDGE_UID,
+        runAsGroup: BRIDGE_UID,
+        fsGroup: BRIDGE_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: selectorLabels(cr) },
+        },
+      ],
+      containers: [
+        {
+          name: 'bridge',
+          image: config.image,
+          imagePullPolicy: config.imagePullPolicy ?? 'IfNotPresent',
+          args: [
+            'bridge',
+            '--resource',
+            `${namespace}/${cr.metadata.name}`,
+            '--listen',
+            `0.0.0.0:${BRIDGE_PORT}`,
+            '--spool-dir',
+            SPOOL_MOUNT,
+            // Deliver for up to 40 s on shutdown, then hand what is left to another replica
+            // through the Service: the emptyDir spool goes with the pod.
+            // First 5 s out of the Service's endpoints while still taking pushes (kube-proxy
+            // learns of the deletion when the pod does), then 503 with Retry-After.
+            '--shutdown-delay',
+            '5',
+            '--drain',
+            '40',
+            '--handoff-url',
+            `http://${childName(cr)}.${namespace}.svc`,
+          ],
+          env: [
+            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          ],
+          ports: [{ name: 'http', containerPort: BRIDGE_PORT, protocol: 'TCP' }],
+          livenessProbe: {
+            httpGet: { path: '/healthz', port: 'http' },
+            periodSeconds: 10,
+            failureThreshold: 3,
+          },
+          readinessProbe: {
+            httpGet: { path: '/readyz', port: 'http' },
+            periodSeconds: 5,
+            failureThreshold: 2,
+          },
+          resources: d.resources,
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            privileged: false,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'spool', mountPath: SPOOL_MOUNT }],
+        },
+      ],
+      ...(volumes.length === 0 ? {} : { volumes }),
+    },
+  };
 }
 
 /**
@@ -297,7 +353,7 @@ export function horizontalPodAutoscaler(cr: CatchpointBridge): Manifest | undefi
     kind: 'HorizontalPodAutoscaler',
     metadata: meta(cr),
     spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: childName(cr) },
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: workloadKind(cr), name: childName(cr) },
       minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics: [
@@ -351,7 +407,7 @@ export function endpointUrl(cr: CatchpointBridge): string {
 export interface DesiredChildren {
   /** Objects to apply, in order. */
   apply: Manifest[];
-  /** Kinds that must not exist (a PDB, HPA or Ingress no longer asked for). */
+  /** Kinds that must not exist (a PDB, HPA or Ingress no longer asked for; the other workload kind). */
   absent: ChildKind[];
 }
 
@@ -371,9 +427,12 @@ export function desiredChildren(
       role(cr, secretNames),
       roleBinding(cr),
       service(cr),
-      deployment(cr, config),
+      workload(cr, config),
       ...optional.flatMap(([, m]) => (m ? [m] : [])),
     ],
-    absent: optional.filter(([, m]) => m === undefined).map(([k]) => k),
+    absent: [
+      spoolOnClaim(cr) ? 'Deployment' : 'StatefulSet',
+      ...optional.filter(([, m]) => m === undefined).map(([k]) => k),
+    ],
   };
 }

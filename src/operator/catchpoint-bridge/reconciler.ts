@@ -24,6 +24,7 @@ import {
   type Manifest,
   minimumReplicas,
   type OperatorConfig,
+  workloadKind,
 } from './desired.ts';
 
 export const INPUT_HASH_ANNOTATION = 'catchpoint-bridge.io/input-hash';
@@ -163,14 +164,15 @@ export class CatchpointBridgeReconciler {
       };
     }
 
-    const deployment = await reader.getChild('Deployment', req.namespace, childName(bridge));
-    const desiredReplicas = deployment?.spec?.replicas ?? minimumReplicas(bridge);
-    const available = availableCondition(deployment, desiredReplicas, childName(bridge));
+    const kind = workloadKind(bridge);
+    const workload = await reader.getChild(kind, req.namespace, childName(bridge));
+    const desiredReplicas = workload?.spec?.replicas ?? minimumReplicas(bridge);
+    const available = availableCondition(workload, kind, desiredReplicas, childName(bridge));
     const parts = [configValid, secretsFound, reconciled, available];
     await this.#writeStatus(cr, [readyCondition(parts), ...parts], {
       replicas: desiredReplicas,
-      readyReplicas: deployment?.status?.readyReplicas ?? 0,
-      replicasSummary: `${deployment?.status?.readyReplicas ?? 0}/${desiredReplicas}`,
+      readyReplicas: workload?.status?.readyReplicas ?? 0,
+      replicasSummary: `${workload?.status?.readyReplicas ?? 0}/${desiredReplicas}`,
       endpoint: endpointUrl(bridge),
     });
     if (applyError !== undefined) throw applyError;
@@ -282,7 +284,8 @@ export class CatchpointBridgeReconciler {
 }
 
 function availableCondition(
-  deployment: ChildObject | undefined,
+  workload: ChildObject | undefined,
+  kind: 'Deployment' | 'StatefulSet',
   desired: number,
   name: string,
 ): ConditionInput {
@@ -294,7 +297,7 @@ function availableCondition(
       message: 'scaled to zero replicas',
     };
   }
-  const available = deployment?.status?.availableReplicas ?? 0;
+  const available = workload?.status?.availableReplicas ?? 0;
   if (available >= 1) {
     return {
       type: ConditionType.Available,
@@ -306,9 +309,10 @@ function availableCondition(
   return {
     type: ConditionType.Available,
     status: 'False',
-    reason: Reason.DeploymentUnavailable,
-    message: deployment
-      ? `Deployment ${name} has no available replica yet (0 of ${desired}): see its pods' events`
-      : `Deployment ${name} does not exist yet`,
+    reason: kind === 'StatefulSet' ? Reason.StatefulSetUnavailable : Reason.DeploymentUnavailable,
+    message: workload
+      ? `${kind} ${name} has no available replica yet (0 of ${desired}): see its pods' events` +
+        (kind === 'StatefulSet' ? ' and claims (a claim no volume can bind keeps its pod Pending)' : '')
+      : `${kind} ${name} does not exist yet`,
   };
 }

@@ -7,6 +7,9 @@
 // One cluster for the file: each subtest builds on the one before (install → Ready → pushes →
 // edits → disruptions), as a user's day would.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
 import { nodeUnsupportedReason } from '../../../scripts/control-plane/node-host.ts';
@@ -79,11 +82,20 @@ async function waitFor<T>(what: string, read: () => Promise<T | undefined>, time
   }
 }
 
-async function readyPods(namespace: string, selector: string, count: number): Promise<PodView[]> {
-  return waitFor(`${count} Ready pods (${selector})`, async () => {
-    const list = (await pods(namespace, selector)).filter((p) => !p.deleting);
-    return list.length === count && list.every((p) => p.phase === 'Running' && p.ready) ? list : undefined;
-  });
+async function readyPods(
+  namespace: string,
+  selector: string,
+  count: number,
+  timeoutMs?: number,
+): Promise<PodView[]> {
+  return waitFor(
+    `${count} Ready pods (${selector})`,
+    async () => {
+      const list = (await pods(namespace, selector)).filter((p) => !p.deleting);
+      return list.length === count && list.every((p) => p.phase === 'Running' && p.ready) ? list : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The operator's leader, as its Lease names it ('' while there is none). */
@@ -340,6 +352,162 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
       );
       assert.ok(stored.size >= acknowledged.size);
       await readyPods(NS, BRIDGE_SELECTOR, 2);
+    },
+  );
+
+  await t.test(
+    'spool on a claim (local PersistentVolume), one replica, TSDB down, its pod killed mid-drain: it comes back to its spool, 0 lost',
+    async () => {
+      const name = 'spool-claim';
+      const selector = `app.kubernetes.io/instance=${name},app.kubernetes.io/component=bridge`;
+      // A local PersistentVolume on the node, as a cluster admin makes one: a directory, a class
+      // without a provisioner that binds when the pod is scheduled.
+      const volumeDir = await mkdtemp(join(tmpdir(), 'cpb-local-pv-'));
+      try {
+        const node = await cluster.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}']);
+        await cluster.kubectl(
+          ['apply', '-f', '-'],
+          [
+            {
+              apiVersion: 'storage.k8s.io/v1',
+              kind: 'StorageClass',
+              metadata: { name: 'local-spool' },
+              provisioner: 'kubernetes.io/no-provisioner',
+              volumeBindingMode: 'WaitForFirstConsumer',
+            },
+            {
+              apiVersion: 'v1',
+              kind: 'PersistentVolume',
+              metadata: { name: 'local-spool-0' },
+              spec: {
+                capacity: { storage: '1Gi' },
+                accessModes: ['ReadWriteOnce'],
+                persistentVolumeReclaimPolicy: 'Retain',
+                storageClassName: 'local-spool',
+                local: { path: volumeDir },
+                nodeAffinity: {
+                  required: {
+                    nodeSelectorTerms: [
+                      {
+                        matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }],
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          ]
+            .map((m) => stringify(m))
+            .join('---\n'),
+        );
+        await cluster.kubectl(
+          ['apply', '-n', NS, '-f', '-'],
+          stringify({
+            apiVersion: 'catchpoint-bridge.io/v1alpha1',
+            kind: 'CatchpointBridge',
+            metadata: { name },
+            spec: {
+              catchpoint: {
+                baseURL: cluster.catchpoint.url,
+                credentialsSecretRef: { name: 'catchpoint-api' },
+              },
+              push: { tokenSecretRef: { name: 'catchpoint-push' } },
+              dimensions: ['node'],
+              tsdb: { endpoints: [cluster.vm.httpPutUrl] },
+              spool: {
+                maxBytes: '256Mi',
+                storage: {
+                  type: 'persistentVolumeClaim',
+                  persistentVolumeClaim: { size: '1Gi', storageClassName: 'local-spool' },
+                },
+              },
+              deployment: { replicas: 1 },
+            },
+          }),
+        );
+        const [first] = await readyPods(NS, selector, 1, 120_000);
+        const owner = await cluster.kubectl([
+          'get',
+          'pod',
+          first!.name,
+          '-n',
+          NS,
+          '-o',
+          'jsonpath={.metadata.ownerReferences[0].kind}',
+        ]);
+        assert.equal(owner, 'StatefulSet', 'the bridge runs as a StatefulSet');
+        assert.equal(
+          await cluster.kubectl([
+            'get',
+            'pvc',
+            `spool-cpb-${name}-0`,
+            '-n',
+            NS,
+            '-o',
+            'jsonpath={.spec.volumeName}',
+          ]),
+          'local-spool-0',
+          "replica 0's claim is bound to the local volume",
+        );
+        const ip = await cluster.kubectl([
+          'get',
+          'svc',
+          `cpb-${name}`,
+          '-n',
+          NS,
+          '-o',
+          'jsonpath={.spec.clusterIP}',
+        ]);
+        await cluster.vm.stop();
+        const testId = 710005;
+        const stream = runPushStream({
+          url: () => `http://${ip}/push/${TOKEN}`,
+          ratePerSecond: 20,
+          durationMs: 12_000,
+          testId,
+          nodes,
+        });
+        await new Promise((r) => setTimeout(r, 6_000));
+        // Killed 10 s into its 40 s drain (into a TSDB that is down), with no peer to hand off
+        // to: what it acknowledged is only on its claim.
+        await cluster.kubectl(['delete', 'pod', first!.name, '-n', NS, '--grace-period=10', '--wait=false']);
+        const result = await stream;
+        const [second] = await waitFor(
+          'the pod back on its claim',
+          async () => {
+            const list = (await pods(NS, selector)).filter((p) => !p.deleting && p.uid !== first!.uid);
+            return list.length === 1 && list[0]!.ready ? list : undefined;
+          },
+          120_000,
+        );
+        assert.equal(second!.name, first!.name, 'the same identity, so the same claim');
+        await cluster.vm.start();
+        const acknowledged = new Set(result.acknowledged.map((p) => p.timestampMs));
+        assert.ok(acknowledged.size > 80, `acknowledged ${acknowledged.size} of ${result.sent}`);
+        await waitFor(
+          'every acknowledged push in VictoriaMetrics',
+          async () => {
+            const s = await storedTimestamps(testId);
+            return [...acknowledged].every((ts) => s.has(ts)) ? true : undefined;
+          },
+          120_000,
+        );
+        t.diagnostic(
+          `spool on a claim: sent ${result.sent}, acknowledged ${acknowledged.size}, refused ${JSON.stringify(Object.fromEntries(result.failures))}, all delivered after the pod came back`,
+        );
+      } finally {
+        await cluster.kubectl(['delete', 'cpb', name, '-n', NS, '--ignore-not-found']).catch(() => '');
+        await waitFor(
+          'its pod gone',
+          async () => ((await pods(NS, selector)).length === 0 ? true : undefined),
+          120_000,
+        ).catch(() => undefined);
+        await cluster
+          .kubectl(['delete', 'pvc', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`, '--wait=false'])
+          .catch(() => '');
+        await cluster.kubectl(['delete', 'pv', 'local-spool-0', '--wait=false']).catch(() => '');
+        await rm(volumeDir, { recursive: true, force: true });
+      }
     },
   );
 

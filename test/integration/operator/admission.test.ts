@@ -185,6 +185,24 @@ const bad: Array<[string, string, unknown, RegExp]> = [
     { ...good, deployment: { spoolVolumeSize: '512Mi' } },
     /spec\.deployment\.spoolVolumeSize: Invalid value.*spec\.spool\.maxBytes \(512Mi\) plus 64Mi/,
   ],
+  [
+    'spool-claim-no-size',
+    'a spool on claims without the claim',
+    { ...good, spool: { storage: { type: 'persistentVolumeClaim' } } },
+    /spool\.storage\.type persistentVolumeClaim needs spool\.storage\.persistentVolumeClaim\.size/,
+  ],
+  [
+    'spool-claim-small',
+    'a spool claim that cannot hold maxBytes plus the headroom',
+    {
+      ...good,
+      spool: {
+        maxBytes: '1Gi',
+        storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1Gi' } },
+      },
+    },
+    /spec\.spool\.storage\.persistentVolumeClaim\.size: Invalid value.*spec\.spool\.maxBytes \(1Gi\) plus 64Mi of headroom must fit spec\.spool\.storage\.persistentVolumeClaim\.size \(1Gi\)/,
+  ],
 ];
 
 for (const [name, what, spec, message] of bad) {
@@ -283,4 +301,41 @@ test('a TSDB TLS spec (CA from a ConfigMap, client certificate) is admitted and 
   assert.equal(created.spec.tsdb.tls.caRef.key, 'ca.crt');
   assert.equal(created.spec.tsdb.tls.clientCertSecretRef.certKey, 'tls.crt');
   assert.equal(created.spec.tsdb.tls.clientCertSecretRef.keyKey, 'tls.key');
+});
+
+test('spool.storage is fixed once created: a spool on claims is admitted, a change of it is refused', async () => {
+  const spec = {
+    ...good,
+    spool: {
+      storage: {
+        type: 'persistentVolumeClaim',
+        persistentVolumeClaim: { size: '1Gi', storageClassName: 'local' },
+      },
+    },
+  };
+  assert.equal((await create('spool-claim', spec)).code, 201);
+  const path = `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges/spool-claim`;
+  for (const storage of [
+    { type: 'emptyDir' },
+    { ...spec.spool.storage, persistentVolumeClaim: { size: '2Gi' } },
+  ]) {
+    const err = await kubeRequest(plane.kubeConfig, {
+      method: 'PATCH',
+      path,
+      contentType: 'application/merge-patch+json',
+      body: { spec: { spool: { storage } } },
+    }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number; message: string },
+    );
+    assert.ok(err, `changing spool.storage to ${JSON.stringify(storage)} is refused`);
+    assert.match(err.message, /spool\.storage is fixed when the CatchpointBridge is created/);
+  }
+  // Everything else still edits.
+  await kubeRequest(plane.kubeConfig, {
+    method: 'PATCH',
+    path,
+    contentType: 'application/merge-patch+json',
+    body: { spec: { dimensions: ['country'] } },
+  });
 });

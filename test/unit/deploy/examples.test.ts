@@ -84,8 +84,15 @@ test('seed-compatible.yaml keeps the seed: API v1, its seven dimensions, rtt and
   assert.deepEqual(spec.naming, { layout: 'seed', prefix: 'catchpoint' });
 });
 
-/** Fields full.yaml leaves out because the schema forbids setting them together with others. */
-const EXCLUSIVE = new Set(['/tsdb/auth/secretRef/tokenKey', '/tsdb/tls/caRef/secretName']);
+/**
+ * Fields full.yaml leaves out because the schema forbids setting them together with others, or
+ * (the claim) because they only mean something with another choice, shown there in a comment.
+ */
+const EXCLUSIVE = new Set([
+  '/tsdb/auth/secretRef/tokenKey',
+  '/tsdb/tls/caRef/secretName',
+  '/spool/storage/persistentVolumeClaim',
+]);
 
 test('full.yaml sets every field of the spec (update it when the schema grows)', async () => {
   const { docs } = await load('full.yaml');

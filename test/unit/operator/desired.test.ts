@@ -52,7 +52,7 @@ test('golden: every child of a full CatchpointBridge (update with UPDATE_GOLDEN=
   const golden = join(import.meta.dirname, 'testdata/desired-full.yaml');
   if (process.env.UPDATE_GOLDEN === '1') await writeFile(golden, text);
   assert.equal(text, await readFile(golden, 'utf8'));
-  assert.deepEqual(out.absent, []);
+  assert.deepEqual(out.absent, ['StatefulSet']);
 });
 
 test('every child is owned by the CR as its controller and labelled as ours', () => {
@@ -131,7 +131,7 @@ test('restricted pod security', () => {
 test('replicas: a PDB from two, none for one; an HPA owns replicas when autoscaling', () => {
   const one = desiredChildren(bridge({ deployment: { replicas: 1 } }), config, []);
   assert.equal(find(one.apply, 'PodDisruptionBudget'), undefined);
-  assert.deepEqual(one.absent, ['PodDisruptionBudget', 'HorizontalPodAutoscaler', 'Ingress']);
+  assert.deepEqual(one.absent, ['StatefulSet', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'Ingress']);
   const two = desiredChildren(bridge(), config, []);
   assert.equal((find(two.apply, 'Deployment')!.spec as { replicas: number }).replicas, 2);
   assert.ok(find(two.apply, 'PodDisruptionBudget'));
@@ -198,4 +198,108 @@ test("the spool emptyDir's sizeLimit: spoolVolumeSize when set, else 1Gi or spoo
   );
   // Past what a number counts exactly, rounded up (never down) to whole Gi.
   assert.equal(spoolVolumeSize(bridge({ spool: { maxBytes: '999999999999Gi' } })), '1000000000000Gi');
+});
+
+test('spool on claims: a StatefulSet with one retained claim per replica instead of the Deployment', () => {
+  const cr = bridge({
+    spool: {
+      maxBytes: '1Gi',
+      storage: {
+        type: 'persistentVolumeClaim',
+        persistentVolumeClaim: { size: '2Gi', storageClassName: 'fast' },
+      },
+    },
+    deployment: { replicas: 1, autoscaling: { minReplicas: 1, maxReplicas: 3 } },
+  });
+  const out = desiredChildren(cr, config, ['a']);
+  assert.equal(find(out.apply, 'Deployment'), undefined);
+  assert.ok(out.absent.includes('Deployment'), 'a Deployment left from before is removed');
+  const sts = find(out.apply, 'StatefulSet') as Manifest & {
+    spec: {
+      serviceName: string;
+      podManagementPolicy: string;
+      persistentVolumeClaimRetentionPolicy: unknown;
+      volumeClaimTemplates: Array<{ metadata: { name: string }; spec: Record<string, unknown> }>;
+      template: {
+        spec: {
+          volumes?: unknown[];
+          containers: Array<{ volumeMounts: Array<{ name: string }>; args: string[] }>;
+        };
+      };
+    };
+  };
+  assert.ok(sts);
+  assert.equal('replicas' in sts.spec, false, 'the HPA owns replicas');
+  assert.equal(sts.spec.serviceName, 'cpb-dns-perf');
+  assert.equal(sts.spec.podManagementPolicy, 'Parallel');
+  assert.deepEqual(sts.spec.persistentVolumeClaimRetentionPolicy, {
+    whenDeleted: 'Retain',
+    whenScaled: 'Retain',
+  });
+  assert.deepEqual(
+    sts.spec.volumeClaimTemplates.map((t) => [t.metadata.name, t.spec]),
+    [
+      [
+        'spool',
+        {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: 'fast',
+          resources: { requests: { storage: '2Gi' } },
+        },
+      ],
+    ],
+  );
+  const pod = sts.spec.template.spec;
+  assert.equal(pod.volumes, undefined, 'the claim, not an emptyDir, backs the spool mount');
+  assert.deepEqual(
+    pod.containers[0]!.volumeMounts.map((m) => m.name),
+    ['spool'],
+  );
+  assert.ok(
+    pod.containers[0]!.args.includes('--handoff-url'),
+    'a replica removed by scale-down still hands off',
+  );
+  const hpa = find(out.apply, 'HorizontalPodAutoscaler') as Manifest & {
+    spec: { scaleTargetRef: { kind: string } };
+  };
+  assert.equal(hpa.spec.scaleTargetRef.kind, 'StatefulSet');
+  // The same pod template as the Deployment's, but for the volume: one place for the pod's facts.
+  const plain = find(desiredChildren(bridge(), config, ['a']).apply, 'Deployment') as typeof sts;
+  assert.deepEqual({ ...pod, volumes: undefined }, { ...plain.spec.template.spec, volumes: undefined });
+});
+
+test('spool.storage: a claim needs its size, which must hold maxBytes plus the headroom; emptyDir is the default', () => {
+  const spec = (spool: Record<string, unknown>) =>
+    validateSpec({
+      catchpoint: { credentialsSecretRef: { name: 'cp' } },
+      dimensions: ['country'],
+      measurements: ['rtt'],
+      tsdb: { endpoints: ['http://tsdb:4242'] },
+      spool,
+    });
+  assert.deepEqual(spec({}).spool.storage, { type: 'emptyDir' });
+  assert.throws(
+    () => spec({ storage: { type: 'persistentVolumeClaim' } }),
+    /persistentVolumeClaim needs spool.storage.persistentVolumeClaim.size/,
+  );
+  assert.throws(
+    () =>
+      spec({
+        maxBytes: '1Gi',
+        storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1Gi' } },
+      }),
+    /spec.spool.maxBytes \(1Gi\) plus 64Mi of headroom must fit spec.spool.storage.persistentVolumeClaim.size \(1Gi\)/,
+  );
+  assert.equal(
+    spec({
+      maxBytes: '1Gi',
+      storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1088Mi' } },
+    }).spool.storage.persistentVolumeClaim?.size,
+    '1088Mi',
+  );
+  // The emptyDir's spoolVolumeSize is not the claim's business.
+  spec({
+    maxBytes: '1Gi',
+    storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '2Gi' } },
+  });
 });

@@ -171,3 +171,28 @@ test('a deleted CR is done', async () => {
   assert.deepEqual(await reconciler.reconcile({ namespace: 'ns', name: 'gone' }), {});
   assert.deepEqual(cluster.writes, []);
 });
+
+test('a spool on claims: the StatefulSet is applied and its availability read, no Deployment', async () => {
+  const { cluster, reconciler, condition, status, req } = setup({
+    spool: { storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1Gi' } } },
+    deployment: { replicas: 1 },
+  });
+  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+  cluster.secrets.set('ns/push', { token: b64('t') });
+  await reconciler.reconcile(req);
+  assert.ok(cluster.writes.includes('apply StatefulSet'));
+  assert.ok(!cluster.writes.includes('apply Deployment'));
+  assert.equal(condition('Ready').reason, 'StatefulSetUnavailable');
+  assert.match(
+    condition('Available').message,
+    /StatefulSet cpb-b has no available replica yet \(0 of 1\).*claims/,
+  );
+  cluster.children.get('StatefulSet/ns/cpb-b')!.status = {
+    availableReplicas: 1,
+    readyReplicas: 1,
+    replicas: 1,
+  };
+  await reconciler.reconcile(req);
+  assert.equal(condition('Ready').status, 'True');
+  assert.equal(status().replicasSummary, '1/1');
+});
