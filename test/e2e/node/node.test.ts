@@ -7,9 +7,6 @@
 // One cluster for the file: each subtest builds on the one before (install → Ready → pushes →
 // edits → disruptions), as a user's day would.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
 import { nodeUnsupportedReason } from '../../../scripts/control-plane/node-host.ts';
@@ -18,6 +15,7 @@ import { FAKE_V2_API_KEY } from '../../harness/fake-catchpoint.ts';
 import { hostSnapshot } from '../../harness/host-snapshot.ts';
 import { type NodeCluster, startNodeCluster } from '../../harness/node-cluster.ts';
 import { pushBody, runPushStream } from '../../harness/push-stream.ts';
+import { runSpoolClaimScenario } from '../../harness/spool-claim.ts';
 
 const unsupported = nodeUnsupportedReason();
 if (unsupported !== undefined) console.log(`# real-node tests not run: ${unsupported}`);
@@ -358,156 +356,25 @@ test('the product on a real node', { skip: unsupported, timeout: 15 * 60_000 }, 
   await t.test(
     'spool on a claim (local PersistentVolume), one replica, TSDB down, its pod killed mid-drain: it comes back to its spool, 0 lost',
     async () => {
-      const name = 'spool-claim';
-      const selector = `app.kubernetes.io/instance=${name},app.kubernetes.io/component=bridge`;
-      // A local PersistentVolume on the node, as a cluster admin makes one: a directory, a class
-      // without a provisioner that binds when the pod is scheduled.
-      const volumeDir = await mkdtemp(join(tmpdir(), 'cpb-local-pv-'));
-      try {
-        const node = await cluster.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}']);
-        await cluster.kubectl(
-          ['apply', '-f', '-'],
-          [
-            {
-              apiVersion: 'storage.k8s.io/v1',
-              kind: 'StorageClass',
-              metadata: { name: 'local-spool' },
-              provisioner: 'kubernetes.io/no-provisioner',
-              volumeBindingMode: 'WaitForFirstConsumer',
-            },
-            {
-              apiVersion: 'v1',
-              kind: 'PersistentVolume',
-              metadata: { name: 'local-spool-0' },
-              spec: {
-                capacity: { storage: '1Gi' },
-                accessModes: ['ReadWriteOnce'],
-                persistentVolumeReclaimPolicy: 'Retain',
-                storageClassName: 'local-spool',
-                local: { path: volumeDir },
-                nodeAffinity: {
-                  required: {
-                    nodeSelectorTerms: [
-                      {
-                        matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }],
-                      },
-                    ],
-                  },
-                },
-              },
-            },
-          ]
-            .map((m) => stringify(m))
-            .join('---\n'),
-        );
-        await cluster.kubectl(
-          ['apply', '-n', NS, '-f', '-'],
-          stringify({
-            apiVersion: 'catchpoint-bridge.io/v1alpha1',
-            kind: 'CatchpointBridge',
-            metadata: { name },
-            spec: {
-              catchpoint: {
-                baseURL: cluster.catchpoint.url,
-                credentialsSecretRef: { name: 'catchpoint-api' },
-              },
-              push: { tokenSecretRef: { name: 'catchpoint-push' } },
-              dimensions: ['node'],
-              tsdb: { endpoints: [cluster.vm.httpPutUrl] },
-              spool: {
-                maxBytes: '256Mi',
-                storage: {
-                  type: 'persistentVolumeClaim',
-                  persistentVolumeClaim: { size: '1Gi', storageClassName: 'local-spool' },
-                },
-              },
-              deployment: { replicas: 1 },
-            },
-          }),
-        );
-        const [first] = await readyPods(NS, selector, 1, 120_000);
-        const owner = await cluster.kubectl([
-          'get',
-          'pod',
-          first!.name,
-          '-n',
-          NS,
-          '-o',
-          'jsonpath={.metadata.ownerReferences[0].kind}',
-        ]);
-        assert.equal(owner, 'StatefulSet', 'the bridge runs as a StatefulSet');
-        assert.equal(
-          await cluster.kubectl([
-            'get',
-            'pvc',
-            `spool-cpb-${name}-0`,
-            '-n',
-            NS,
-            '-o',
-            'jsonpath={.spec.volumeName}',
-          ]),
-          'local-spool-0',
-          "replica 0's claim is bound to the local volume",
-        );
-        const ip = await cluster.kubectl([
-          'get',
-          'svc',
-          `cpb-${name}`,
-          '-n',
-          NS,
-          '-o',
-          'jsonpath={.spec.clusterIP}',
-        ]);
-        await cluster.vm.stop();
-        const testId = 710005;
-        const stream = runPushStream({
-          url: () => `http://${ip}/push/${TOKEN}`,
-          ratePerSecond: 20,
-          durationMs: 12_000,
-          testId,
-          nodes,
-        });
-        await new Promise((r) => setTimeout(r, 6_000));
-        // Killed 10 s into its 40 s drain (into a TSDB that is down), with no peer to hand off
-        // to: what it acknowledged is only on its claim.
-        await cluster.kubectl(['delete', 'pod', first!.name, '-n', NS, '--grace-period=10', '--wait=false']);
-        const result = await stream;
-        const [second] = await waitFor(
-          'the pod back on its claim',
-          async () => {
-            const list = (await pods(NS, selector)).filter((p) => !p.deleting && p.uid !== first!.uid);
-            return list.length === 1 && list[0]!.ready ? list : undefined;
-          },
-          120_000,
-        );
-        assert.equal(second!.name, first!.name, 'the same identity, so the same claim');
-        await cluster.vm.start();
-        const acknowledged = new Set(result.acknowledged.map((p) => p.timestampMs));
-        assert.ok(acknowledged.size > 80, `acknowledged ${acknowledged.size} of ${result.sent}`);
-        await waitFor(
-          'every acknowledged push in VictoriaMetrics',
-          async () => {
-            const s = await storedTimestamps(testId);
-            return [...acknowledged].every((ts) => s.has(ts)) ? true : undefined;
-          },
-          120_000,
-        );
-        t.diagnostic(
-          `spool on a claim: sent ${result.sent}, acknowledged ${acknowledged.size}, refused ${JSON.stringify(Object.fromEntries(result.failures))}, all delivered after the pod came back`,
-        );
-      } finally {
-        await cluster.kubectl(['delete', 'cpb', name, '-n', NS, '--ignore-not-found']).catch(() => '');
-        await waitFor(
-          'its pod gone',
-          async () => ((await pods(NS, selector)).length === 0 ? true : undefined),
-          120_000,
-        ).catch(() => undefined);
-        await cluster
-          .kubectl(['delete', 'pvc', '-n', NS, '-l', `app.kubernetes.io/instance=${name}`, '--wait=false'])
-          .catch(() => '');
-        await cluster.kubectl(['delete', 'pv', 'local-spool-0', '--wait=false']).catch(() => '');
-        await rm(volumeDir, { recursive: true, force: true });
-      }
+      const r = await runSpoolClaimScenario(cluster, {
+        namespace: NS,
+        name: 'spool-claim',
+        catchpointSecret: 'catchpoint-api',
+        pushSecret: 'catchpoint-push',
+        token: TOKEN,
+        testId: 710005,
+        nodes,
+        progress: (line) => t.diagnostic(line),
+      });
+      assert.equal(r.ownerKind, 'StatefulSet', 'the bridge runs as a StatefulSet');
+      assert.equal(r.boundVolume, 'local-spool-0', "replica 0's claim is bound to the local volume");
+      assert.equal(r.podAfter.name, r.podBefore.name, 'the same identity, so the same claim');
+      assert.notEqual(r.podAfter.uid, r.podBefore.uid, 'a new pod');
+      assert.ok(r.acknowledged.length > 80, `acknowledged ${r.acknowledged.length} of ${r.sent}`);
+      assert.equal(r.missing.length, 0, `${r.missing.length} acknowledged pushes missing`);
+      t.diagnostic(
+        `spool on a claim: sent ${r.sent}, acknowledged ${r.acknowledged.length}, refused ${JSON.stringify(Object.fromEntries(r.failures))}, pod back in ${r.podBackMs} ms, all delivered ${r.recoveryMs} ms after the TSDB`,
+      );
     },
   );
 

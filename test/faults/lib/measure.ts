@@ -172,3 +172,17 @@ export const mb = (bytes: number | undefined) =>
 export function failureSummary(failures: Map<number | 'network', number>): string {
   return [...failures].map(([k, v]) => `${k}×${v}`).join(', ') || 'none';
 }
+
+/** A bridge's JSON log lines (pino, `level` as its label: 'warn', 'error'), parsed; other lines are left out. */
+export function logEntries(lines: readonly string[]): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of lines) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not JSON
+    }
+  }
+  return out;
+}

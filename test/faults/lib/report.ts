@@ -31,6 +31,11 @@ export interface Row {
   recoverMs: number | null;
   recoverWhat: string;
   pass: boolean;
+  /**
+   * Why the scenario could not run on this machine (e.g. it needs root), when it could not. A
+   * skipped row is never passed: it shows as SKIPPED, with the reason, and fails the run.
+   */
+  skipped?: string;
   claims: Claim[];
   notes: string[];
   durationMs: number;
@@ -84,6 +89,34 @@ export function crashedRow(id: string, scenario: string, err: unknown, startedAt
   };
 }
 
+/** A row for a scenario that cannot run here (`reason` says why): not passed, shown as SKIPPED. */
+export function skippedRow(id: string, scenario: string, reason: string, startedAt: number): Row {
+  return {
+    id,
+    scenario,
+    sent: null,
+    acknowledged: null,
+    refused: null,
+    expected: null,
+    found: null,
+    lost: null,
+    duplicated: null,
+    recoverMs: null,
+    recoverWhat: '',
+    pass: false,
+    skipped: reason,
+    claims: [{ claim: 'the scenario ran', pass: false, detail: `SKIPPED, not run here: ${reason}` }],
+    notes: [],
+    durationMs: Date.now() - startedAt,
+  };
+}
+
+/** Orders rows by scenario number, then suffix ('4a' < '4b' < '10'), whatever order they ran in. */
+export function byId(a: Row, b: Row): number {
+  const n = (id: string) => Number.parseInt(id, 10);
+  return n(a.id) - n(b.id) || a.id.localeCompare(b.id);
+}
+
 const HEADERS = [
   '#',
   'scenario',
@@ -106,6 +139,8 @@ export function formatMs(ms: number | null): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+const result = (row: Row): string => (row.pass ? 'PASS' : row.skipped !== undefined ? 'SKIPPED' : 'FAIL');
+
 function cells(row: Row): string[] {
   return [
     row.id,
@@ -118,7 +153,7 @@ function cells(row: Row): string[] {
     num(row.lost),
     num(row.duplicated),
     formatMs(row.recoverMs),
-    row.pass ? 'PASS' : 'FAIL',
+    result(row),
   ];
 }
 
@@ -135,12 +170,23 @@ export function renderText(rows: Row[]): string {
     ...rows.map((r) => line(cells(r))),
   ];
   for (const row of rows) {
+    if (row.skipped !== undefined) {
+      out.push('', `!!! ${row.id} ${row.scenario}: SKIPPED, not run here: ${row.skipped} !!!`);
+      continue;
+    }
     const failed = row.claims.filter((c) => !c.pass);
     if (failed.length === 0) continue;
     out.push('', `${row.id} ${row.scenario}: FAILED`);
     for (const c of failed) out.push(`  ✗ ${c.claim}${c.detail ? `: ${c.detail}` : ''}`);
   }
   return out.join('\n');
+}
+
+/** "9/10 rows passed (1 SKIPPED: 10)". */
+export function summary(rows: Row[]): string {
+  const skipped = rows.filter((r) => r.skipped !== undefined).map((r) => r.id);
+  const passed = rows.filter((r) => r.pass).length;
+  return `${passed}/${rows.length} rows passed${skipped.length > 0 ? ` (${skipped.length} SKIPPED: ${skipped.join(', ')})` : ''}`;
 }
 
 const md = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -153,8 +199,7 @@ export function renderMarkdown(rows: Row[], meta: RunMeta): string {
   for (const row of rows) out.push(`| ${cells(row).map(md).join(' | ')} |`);
   out.push('');
   out.push(
-    `${rows.filter((r) => r.pass).length}/${rows.length} rows passed; total wall time ${formatMs(meta.wallMs)} ` +
-      `on ${meta.machine}; ${meta.startedAt}.`,
+    `${summary(rows)}; total wall time ${formatMs(meta.wallMs)} on ${meta.machine}; ${meta.startedAt}.`,
   );
   out.push('');
   for (const row of rows) {

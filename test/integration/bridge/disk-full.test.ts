@@ -7,80 +7,36 @@
  * Mounting needs root (CI here has it). Elsewhere the test is skipped with a warning saying so.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type BridgeProcess, startBridgeProcess } from '../../harness/bridge-process.ts';
 import { FAKE_V2_API_KEY, type FakeCatchpoint, startFakeCatchpoint } from '../../harness/fake-catchpoint.ts';
 import { runPushStream } from '../../harness/push-stream.ts';
+import { cannotMount, fillDisk, mountTmpfs, type Tmpfs } from '../../harness/tmpfs.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../harness/victoria-metrics.ts';
 
 const TOKEN = 'disk-full-token-5b7d9f1a3c5e7a9b1d3f5a7c9e1b3d5f';
 const TMPFS_BYTES = 8 << 20;
 
-function cannotMount(): string | undefined {
-  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
-  try {
-    execFileSync('mount', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return 'no mount(8)';
-  }
-  return undefined;
-}
 const skip = cannotMount();
 if (skip !== undefined) console.warn(`\n!!! SKIPPED: the disk-full test cannot run here (${skip}) !!!\n`);
 
-let mountPoint: string | undefined;
+let disk: Tmpfs | undefined;
 let vm: VictoriaMetrics;
 let catchpoint: FakeCatchpoint;
 let bridge: BridgeProcess | undefined;
 
-/** Unmounts even when the test dies: a lazy unmount on exit leaves nothing mounted behind. */
-function unmount(): void {
-  if (mountPoint === undefined) return;
-  try {
-    execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
-  rmSync(mountPoint, { recursive: true, force: true });
-  mountPoint = undefined;
-}
-
 before(async () => {
   if (skip !== undefined) return;
-  mountPoint = mkdtempSync(join(tmpdir(), 'cpb-disk-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES},mode=0700`, 'cpb-disk-full', mountPoint]);
-  process.once('exit', unmount);
+  disk = mountTmpfs('disk-full-test', TMPFS_BYTES);
   [vm, catchpoint] = await Promise.all([startVictoriaMetrics(), startFakeCatchpoint()]);
 });
 after(async () => {
   await bridge?.cleanup();
   await Promise.all([vm?.close(), catchpoint?.close()]);
-  unmount();
+  disk?.unmount();
 });
-
-/** Writes a file until the filesystem refuses (ENOSPC); returns its size. */
-async function fillDisk(file: string): Promise<number> {
-  const handle = await open(file, 'w');
-  const chunk = Buffer.alloc(64 << 10, 0x66);
-  let written = 0;
-  try {
-    for (;;) {
-      const { bytesWritten } = await handle.write(chunk);
-      written += bytesWritten;
-      if (bytesWritten < chunk.length) break;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await handle.close();
-  }
-  return written;
-}
 
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${bridge!.url}/metrics`)).text();
@@ -92,7 +48,7 @@ test('the spool filesystem filled with the TSDB down: only 200s and 503s, then e
   skip,
   timeout: 180_000,
 }, async () => {
-  const spoolDir = join(mountPoint!, 'spool');
+  const spoolDir = join(disk!.dir, 'spool');
   bridge = await startBridgeProcess({
     spec: {
       catchpoint: { api: 'v2', baseURL: catchpoint.url, credentialsSecretRef: { name: 'cp' } },
@@ -107,7 +63,7 @@ test('the spool filesystem filled with the TSDB down: only 200s and 503s, then e
     extraArgs: ['--drain', '1'],
   });
   await vm.stop();
-  const filler = join(mountPoint!, 'filler');
+  const filler = join(disk!.dir, 'filler');
   const stream = runPushStream({
     url: () => `${bridge!.url}/push/${TOKEN}`,
     ratePerSecond: 150,
