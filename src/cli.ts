@@ -6,8 +6,9 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { buildCrd } from './api/crd.ts';
+import { MissingSecretError } from './api/secret-data.ts';
 import { InvalidSpecError } from './api/validate.ts';
-import { InvalidTlsMaterialError, MissingSecretError } from './bridge/config.ts';
+import { InvalidTlsMaterialError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
 import { PushFormatError } from './catchpoint/errors.ts';

@@ -10,9 +10,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { referencedSecrets } from '../../api/references.ts';
+import { MissingSecretError, readSecretData } from '../../api/secret-data.ts';
 import type { CatchpointBridge, CatchpointBridgeStatus } from '../../api/types.ts';
 import { InvalidSpecError, validateSpec } from '../../api/validate.ts';
-import { MissingSecretError, resolveSecrets } from '../../bridge/config.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason, readyCondition } from './conditions.ts';
 import {
   type ChildKind,
@@ -199,9 +199,7 @@ export class CatchpointBridgeReconciler {
     try {
       // Only presence is checked: the reader hands over key names, never values. A referenced
       // ConfigMap (a CA bundle) is not checked here: the bridge reports it while it waits.
-      resolveSecrets(
-        '',
-        0,
+      readSecretData(
         cr.spec,
         (secret, key) => (keys.get(secret)?.has(key) ? 'present' : undefined),
         () => 'present',

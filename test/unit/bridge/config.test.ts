@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { referencedConfigMaps, referencedSecrets } from '../../../src/api/references.ts';
+import { MissingSecretError } from '../../../src/api/secret-data.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
-import {
-  InvalidTlsMaterialError,
-  MissingSecretError,
-  resolveConfig,
-  resolveSecrets,
-} from '../../../src/bridge/config.ts';
+import { InvalidTlsMaterialError, resolveConfig, resolveSecrets } from '../../../src/bridge/config.ts';
 import { createTestPki } from '../../harness/test-pki.ts';
 
 const pki = createTestPki();
