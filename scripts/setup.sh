@@ -8,6 +8,9 @@ command -v victoria-metrics >/dev/null || apt_packages+=(victoria-metrics)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)   # promtool checks the alert rules
 [ -x /usr/sbin/nginx ] || apt_packages+=(nginx-light)   # the TLS tests' proxy (test/harness/nginx.ts)
+command -v curl >/dev/null || apt_packages+=(curl)   # the README's standalone recipe, run verbatim by a test
+# mount/umount (the disk-full tests' tmpfs) and unshare (the README recipe's namespaces) come with
+# util-linux and mount, which every Debian system has (Priority: required).
 # A real node (scripts/control-plane/node.ts): runc, the CNI plugins, iptables for kube-proxy and
 # the guard, ip for the bridge; gcc builds the static pause binary (build.sh --node).
 [ -x /usr/sbin/runc ] || apt_packages+=(runc)
