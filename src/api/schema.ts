@@ -534,35 +534,38 @@ export const CatchpointBridgeSpec = Type.Object(
         rule: "self.naming.layout != 'seed' || 3 <= self.tsdb.maxTags",
         message: 'the seed layout needs tsdb.maxTags of at least 3 (nodeid, the dimension, status)',
       },
-      {
-        // Both fields are there: spool and deployment default to {}, and maxBytes to 512Mi. The
-        // API server runs the rule even when a pattern failed: isQuantity leaves that to the pattern.
-        rule:
-          "self.spool.storage.type == 'persistentVolumeClaim' || " +
-          '!has(self.deployment.spoolVolumeSize) || ' +
-          '!isQuantity(self.spool.maxBytes) || !isQuantity(self.deployment.spoolVolumeSize) || ' +
-          `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.deployment.spoolVolumeSize)) <= 0`,
-        messageExpression:
-          `'spec.spool.maxBytes (' + self.spool.maxBytes + ') plus ${SPOOL_HEADROOM} of headroom must fit ` +
-          "spec.deployment.spoolVolumeSize (' + self.deployment.spoolVolumeSize + '): raise spoolVolumeSize, " +
-          "or leave it out for the operator to size the volume'",
-        message: `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.deployment.spoolVolumeSize`,
-        fieldPath: '.deployment.spoolVolumeSize',
-      },
-      {
-        rule:
-          "self.spool.storage.type != 'persistentVolumeClaim' || !has(self.spool.storage.persistentVolumeClaim) || " +
-          '!isQuantity(self.spool.maxBytes) || !isQuantity(self.spool.storage.persistentVolumeClaim.size) || ' +
-          `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.spool.storage.persistentVolumeClaim.size)) <= 0`,
-        messageExpression:
-          `'spec.spool.maxBytes (' + self.spool.maxBytes + ') plus ${SPOOL_HEADROOM} of headroom must fit ` +
-          "spec.spool.storage.persistentVolumeClaim.size (' + self.spool.storage.persistentVolumeClaim.size + ')'",
-        message: `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.spool.storage.persistentVolumeClaim.size`,
-        fieldPath: '.spool.storage.persistentVolumeClaim.size',
-      },
+      spoolFitsRule(
+        "self.spool.storage.type == 'persistentVolumeClaim' || !has(self.deployment.spoolVolumeSize)",
+        'deployment.spoolVolumeSize',
+        ': raise spoolVolumeSize, or leave it out for the operator to size the volume',
+      ),
+      spoolFitsRule(
+        "self.spool.storage.type != 'persistentVolumeClaim' || !has(self.spool.storage.persistentVolumeClaim)",
+        'spool.storage.persistentVolumeClaim.size',
+      ),
     ],
   },
 );
+
+/**
+ * The CEL rule that spool.maxBytes plus the headroom fits the spool's volume at `volume` (a path
+ * under spec), unless `exempt` holds. Both fields are there: spool and deployment default to {},
+ * and maxBytes to 512Mi. The API server runs a rule even when a pattern failed: isQuantity leaves
+ * that to the pattern.
+ */
+function spoolFitsRule(exempt: string, volume: string, advice = '') {
+  const fits = `spec.spool.maxBytes plus ${SPOOL_HEADROOM} of headroom must fit spec.${volume}`;
+  return {
+    rule:
+      `${exempt} || !isQuantity(self.spool.maxBytes) || !isQuantity(self.${volume}) || ` +
+      `quantity(self.spool.maxBytes).add(quantity('${SPOOL_HEADROOM}')).compareTo(quantity(self.${volume})) <= 0`,
+    messageExpression:
+      `'spec.spool.maxBytes (' + self.spool.maxBytes + ') plus ${SPOOL_HEADROOM} of headroom must fit ` +
+      `spec.${volume} (' + self.${volume} + ')${advice}'`,
+    message: fits,
+    fieldPath: `.${volume}`,
+  };
+}
 
 export const Condition = Type.Object(
   {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { NodeCluster } from './node-cluster.ts';
 import { type PushSpecimen, runPushStream } from './push-stream.ts';
+import { waitFor } from './wait.ts';
 
 export interface SpoolClaimOptions {
   /** Namespace of the CatchpointBridge; it must hold the two Secrets named below. */
@@ -47,16 +48,6 @@ const CLASS = 'local-spool';
 interface PodItem {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
   status: { conditions?: Array<{ type: string; status: string }> };
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 export async function runSpoolClaimScenario(

@@ -16,6 +16,7 @@ import { hostSnapshot } from '../../harness/host-snapshot.ts';
 import { type NodeCluster, startNodeCluster } from '../../harness/node-cluster.ts';
 import { pushBody, runPushStream } from '../../harness/push-stream.ts';
 import { runSpoolClaimScenario } from '../../harness/spool-claim.ts';
+import { waitFor } from '../../harness/wait.ts';
 
 const unsupported = nodeUnsupportedReason();
 if (unsupported !== undefined) console.log(`# real-node tests not run: ${unsupported}`);
@@ -62,22 +63,6 @@ async function pods(namespace: string, selector: string): Promise<PodView[]> {
     restarts: (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
     deleting: p.metadata.deletionTimestamp !== undefined,
   }));
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await read();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 async function readyPods(

@@ -67,21 +67,26 @@ export function makeRow(input: RowInput, claims: Claims, startedAt: number): Row
   };
 }
 
+/** The counts of a row that sends no pushes (an admission check, a scenario that did not run). */
+export const NO_COUNTS = {
+  sent: null,
+  acknowledged: null,
+  refused: null,
+  expected: null,
+  found: null,
+  lost: null,
+  duplicated: null,
+  recoverMs: null,
+  recoverWhat: '',
+} as const satisfies Partial<Row>;
+
 /** A row for a scenario that threw before it could report. */
 export function crashedRow(id: string, scenario: string, err: unknown, startedAt: number): Row {
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
   return {
     id,
     scenario,
-    sent: null,
-    acknowledged: null,
-    refused: null,
-    expected: null,
-    found: null,
-    lost: null,
-    duplicated: null,
-    recoverMs: null,
-    recoverWhat: '',
+    ...NO_COUNTS,
     pass: false,
     claims: [{ claim: 'the scenario ran to completion', pass: false, detail: message.slice(0, 2000) }],
     notes: [],
@@ -94,15 +99,7 @@ export function skippedRow(id: string, scenario: string, reason: string, started
   return {
     id,
     scenario,
-    sent: null,
-    acknowledged: null,
-    refused: null,
-    expected: null,
-    found: null,
-    lost: null,
-    duplicated: null,
-    recoverMs: null,
-    recoverWhat: '',
+    ...NO_COUNTS,
     pass: false,
     skipped: reason,
     claims: [{ claim: 'the scenario ran', pass: false, detail: `SKIPPED, not run here: ${reason}` }],

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FaultContext } from '../lib/context.ts';
-import { Claims, makeRow, type Row } from '../lib/report.ts';
+import { Claims, makeRow, NO_COUNTS, type Row } from '../lib/report.ts';
 
 const ID = '12';
 
@@ -146,15 +146,7 @@ export async function spoolVolume(ctx: FaultContext): Promise<Row> {
     {
       id: ID,
       scenario: 'spool.maxBytes + 64Mi larger than deployment.spoolVolumeSize: refused at admission',
-      sent: null,
-      acknowledged: null,
-      refused: null,
-      expected: null,
-      found: null,
-      lost: null,
-      duplicated: null,
-      recoverMs: null,
-      recoverWhat: '',
+      ...NO_COUNTS,
       notes: [
         `kubectl ${kubectlBin === 'kubectl' ? 'from PATH' : 'of the control plane'} (apply -v=6) against kube-apiserver with the CRD from crds/; the rule is CEL in the CRD, no webhook`,
         `refusal as kubectl shows it: ${tooBig.error.slice(0, 600)}`,
