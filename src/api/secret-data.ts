@@ -3,6 +3,7 @@
  * through a reader, so the bridge (real values, from files or the API server) and the operator
  * (which only learns whether each key is there) share one rule for what is required.
  */
+import { CodedError } from '../shared/errors.ts';
 import type { CatchpointBridgeSpec } from './types.ts';
 
 export type CatchpointCredentials = { clientId: string; clientSecret: string } | { apiKey: string };
@@ -23,14 +24,13 @@ export interface DataRefProblem {
 }
 
 /** A referenced Secret or ConfigMap, or a key in it, is absent or empty. */
-export class MissingSecretError extends Error {
-  readonly code = 'CPB_ERR_SECRET_MISSING';
+export class MissingSecretError extends CodedError<'CPB_ERR_SECRET_MISSING'> {
   readonly missing: DataRefProblem[];
   constructor(missing: DataRefProblem[]) {
     super(
+      'CPB_ERR_SECRET_MISSING',
       `missing data: ${missing.map((m) => (m.key === undefined ? `${m.kind} ${m.name}` : `key ${m.key} of ${m.kind} ${m.name}`)).join(', ')}`,
     );
-    this.name = 'MissingSecretError';
     this.missing = missing;
   }
 }

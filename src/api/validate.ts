@@ -11,6 +11,7 @@ import { isCelError, run } from '@bufbuild/cel';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parseAllDocuments } from 'yaml';
+import { CodedError, hasCode } from '../shared/errors.ts';
 import { QUANTITY_FUNCS } from './cel-quantity.ts';
 import { API_GROUP, API_VERSION, CatchpointBridgeSpec, KIND } from './schema.ts';
 import type { CatchpointBridge, CatchpointBridgeSpec as Spec } from './types.ts';
@@ -21,12 +22,13 @@ export interface ValidationProblem {
   message: string;
 }
 
-export class InvalidSpecError extends Error {
-  readonly code = 'CPB_ERR_INVALID_SPEC';
+export class InvalidSpecError extends CodedError<'CPB_ERR_INVALID_SPEC'> {
   readonly problems: ValidationProblem[];
   constructor(problems: ValidationProblem[]) {
-    super(`invalid CatchpointBridge:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
-    this.name = 'InvalidSpecError';
+    super(
+      'CPB_ERR_INVALID_SPEC',
+      `invalid CatchpointBridge:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`,
+    );
     this.problems = problems;
   }
 }
@@ -90,8 +92,8 @@ export function validateCatchpointBridge(input: unknown): CatchpointBridge {
   try {
     spec = validateSpec(obj.spec);
   } catch (err) {
-    if (!(err instanceof InvalidSpecError)) throw err;
-    problems.push(...err.problems);
+    if (!hasCode(err, 'CPB_ERR_INVALID_SPEC')) throw err;
+    problems.push(...(err as InvalidSpecError).problems);
   }
   if (problems.length > 0 || spec === undefined) throw new InvalidSpecError(problems);
   return { ...(obj as unknown as CatchpointBridge), spec };

@@ -3,33 +3,27 @@
  * our own coded errors (from request.ts), client-node's `ApiException` (typed API clients) and the
  * plain `Error` with `.statusCode` that client-node's `Watch` reports.
  *
- * Callers match on `err.code` (a stable string, never reused) or use the `is*` helpers; `instanceof`
- * is a convenience only, because more than one copy of this module may be loaded.
+ * Codes and their meaning are in the registry (shared/errors.ts). Callers match on `err.code`
+ * (hasCode) or on the HTTP status (the `is*` helpers), never on the class.
  *
  * Safety: client-node's ApiException message embeds the raw response body and headers, and a body
  * can be a Secret. Log errors only through describeKubeError(), which never copies either.
  */
+import { CodedError, hasCode, type KUBE_ERRORS } from '../shared/errors.ts';
 
+export type KubeErrorCode = keyof typeof KUBE_ERRORS;
+
+/** Transitional: NAME → code, until every caller names the code itself. */
 export const KubeErrorCodes = {
-  /** The API server answered with a non-2xx status; see `statusCode` and `reason`. */
   API: 'CPB_ERR_KUBE_API',
-  /** No answer: refused or reset connection, TLS failure, timeout (ours or a caller's AbortSignal.timeout). Retryable. */
   UNAVAILABLE: 'CPB_ERR_KUBE_UNAVAILABLE',
-  /** The caller's AbortSignal fired. */
   ABORTED: 'CPB_ERR_KUBE_ABORTED',
-  /** A 2xx answer we could not read (not JSON, a watch line that is not an event). */
   BAD_RESPONSE: 'CPB_ERR_KUBE_BAD_RESPONSE',
-  /** An object or argument we cannot send (no apiVersion, kind or name; namespace missing). */
   BAD_OBJECT: 'CPB_ERR_KUBE_BAD_OBJECT',
-  /** Discovery does not know the kind (CRD not installed, or a typo). */
   UNKNOWN_KIND: 'CPB_ERR_KUBE_UNKNOWN_KIND',
-  /** Options that cannot work (e.g. leader-election durations in the wrong order). */
   BAD_OPTIONS: 'CPB_ERR_KUBE_BAD_OPTIONS',
-  /** An informer or leader elector was stopped: its first list never completed, or start() came after stop(). */
   STOPPED: 'CPB_ERR_KUBE_STOPPED',
-} as const;
-
-export type KubeErrorCode = (typeof KubeErrorCodes)[keyof typeof KubeErrorCodes];
+} as const satisfies Record<string, KubeErrorCode>;
 
 /** The longest API-server message we keep; validation messages of big objects can be huge. */
 const MAX_MESSAGE_CHARS = 1024;
@@ -43,15 +37,7 @@ export interface KubeStatus {
   details?: { name?: string; group?: string; kind?: string; retryAfterSeconds?: number };
 }
 
-export class KubeError extends Error {
-  override name = 'KubeError';
-  readonly code: KubeErrorCode;
-
-  constructor(code: KubeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export class KubeError<C extends KubeErrorCode = KubeErrorCode> extends CodedError<C> {}
 
 export interface KubeApiErrorInit {
   statusCode: number;
@@ -62,9 +48,9 @@ export interface KubeApiErrorInit {
 }
 
 /** The API server answered with a non-2xx status. The message holds the server's Status message only. */
-export class KubeApiError extends KubeError {
-  override name = 'KubeApiError';
-  readonly statusCode: number;
+export class KubeApiError extends KubeError<'CPB_ERR_KUBE_API'> {
+  /** The API server's HTTP status. */
+  override readonly statusCode: number;
   /** `metav1.Status.reason`: NotFound, Conflict, AlreadyExists, Expired, Forbidden, Invalid, ... */
   readonly reason: string | undefined;
   /** The server's own message (truncated), without our request prefix. */
@@ -76,7 +62,7 @@ export class KubeApiError extends KubeError {
     const serverMessage = truncate(init.status?.message ?? `HTTP ${init.statusCode}`);
     const reason = init.status?.reason || undefined;
     super(
-      KubeErrorCodes.API,
+      'CPB_ERR_KUBE_API',
       `${init.request}: ${init.statusCode}${reason ? ` ${reason}` : ''}: ${serverMessage}`,
     );
     this.statusCode = init.statusCode;
@@ -105,13 +91,6 @@ export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 export const isGone = (err: unknown): boolean => statusCode(err) === 410;
 export const isForbidden = (err: unknown): boolean => statusCode(err) === 403;
 
-/** True when the caller's signal aborted the call (not a timeout). */
-export function isAborted(err: unknown): boolean {
-  return (
-    typeof err === 'object' && err !== null && (err as { code?: unknown }).code === KubeErrorCodes.ABORTED
-  );
-}
-
 export interface KubeErrorDescription {
   /** HTTP status, when the API server answered. */
   code?: number;
@@ -126,7 +105,7 @@ export interface KubeErrorDescription {
  * message (which embeds both).
  */
 export function describeKubeError(err: unknown): KubeErrorDescription {
-  if (err instanceof KubeApiError || isCodedApiError(err)) {
+  if (isCodedApiError(err)) {
     const e = err as KubeApiError;
     return withReason({ code: e.statusCode, message: e.serverMessage }, e.reason);
   }
@@ -176,7 +155,7 @@ function isCodedApiError(err: unknown): boolean {
   return (
     typeof err === 'object' &&
     err !== null &&
-    (err as { code?: unknown }).code === KubeErrorCodes.API &&
+    hasCode(err, 'CPB_ERR_KUBE_API') &&
     typeof (err as { statusCode?: unknown }).statusCode === 'number'
   );
 }

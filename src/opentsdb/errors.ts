@@ -1,35 +1,24 @@
 /**
- * Coded errors of the OpenTSDB writers. Callers match on `err.code` (undici's advice: there may
- * be more than one copy of a module loaded, so `instanceof` is a convenience, not the contract).
- * Codes are stable and never reused; test/unit/opentsdb/errors.test.ts pins the list.
+ * The OpenTSDB writers' coded errors. Their codes, messages and statuses are in the registry
+ * (shared/errors.ts); these classes add what the delivery loop needs: whether to send the batch
+ * again, the endpoint, the TSDB's status and Retry-After, and what a TLS failure was about.
  */
+import { CodedError, type TSDB_ERRORS } from '../shared/errors.ts';
 
-/** Every code a writer may throw, with what it means for the caller. */
+export type TsdbErrorCode = keyof typeof TSDB_ERRORS;
+
+/** Transitional: NAME → code, until every caller names the code itself. */
 export const TsdbErrorCodes = {
-  /** Connection refused/reset/closed, timeout, 5xx or 429: the TSDB cannot take data now. */
   UNAVAILABLE: 'CPB_ERR_TSDB_UNAVAILABLE',
-  /**
-   * The TLS handshake with an https endpoint failed: its certificate is not trusted or does not
-   * name the host, or it wants a client certificate. Retried: fixing a Secret needs no restart.
-   */
   TLS: 'CPB_ERR_TSDB_TLS',
-  /** The TSDB answered with a status that means misconfiguration (401, 403, 404, 405, ...). */
   HTTP_STATUS: 'CPB_ERR_TSDB_HTTP_STATUS',
-  /** The TSDB accepted the request but reported storage-side failures (throttle, HBase, sync timeout). */
   STORAGE: 'CPB_ERR_TSDB_STORAGE',
-  /** The caller's AbortSignal fired before the batch settled. */
   ABORTED: 'CPB_ERR_TSDB_ABORTED',
-  /** write() was called on a writer that is closed or closing. */
   CLOSED: 'CPB_ERR_TSDB_WRITER_CLOSED',
-  /** The file writer could not append or fsync. */
   FILE_IO: 'CPB_ERR_TSDB_FILE_IO',
-  /** Every endpoint of a failover writer failed for this batch. */
   ALL_ENDPOINTS_FAILED: 'CPB_ERR_TSDB_ALL_ENDPOINTS_FAILED',
-  /** The endpoint URL or writer options are invalid (not retryable: a configuration error). */
   BAD_ENDPOINT: 'CPB_ERR_TSDB_BAD_ENDPOINT',
-} as const;
-
-export type TsdbErrorCode = (typeof TsdbErrorCodes)[keyof typeof TsdbErrorCodes];
+} as const satisfies Record<string, TsdbErrorCode>;
 
 /**
  * What a TLS handshake failure was about (tls-failure.ts): `untrusted` (no CA of the bundle signed
@@ -57,9 +46,7 @@ export interface RetryableWriteErrorOptions {
  * failed, or bytes a telnet peer read before dying); OpenTSDB treats byte-identical rewrites as
  * idempotent, so a resend is at-least-once, never lossy.
  */
-export class RetryableWriteError extends Error {
-  override name = 'RetryableWriteError';
-  readonly code: TsdbErrorCode;
+export class RetryableWriteError extends CodedError<TsdbErrorCode> {
   readonly retryable = true as const;
   readonly endpoint: string | undefined;
   readonly status: number | undefined;
@@ -67,8 +54,7 @@ export class RetryableWriteError extends Error {
   readonly tlsFailure: TlsFailure | undefined;
 
   constructor(code: TsdbErrorCode, message: string, options: RetryableWriteErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.endpoint = options.endpoint;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
@@ -77,10 +63,11 @@ export class RetryableWriteError extends Error {
 }
 
 /** A configuration error: retrying cannot help. */
-export class TsdbConfigError extends Error {
-  override name = 'TsdbConfigError';
-  readonly code = TsdbErrorCodes.BAD_ENDPOINT;
+export class TsdbConfigError extends CodedError<'CPB_ERR_TSDB_BAD_ENDPOINT'> {
   readonly retryable = false as const;
+  constructor(message: string, options?: ErrorOptions) {
+    super('CPB_ERR_TSDB_BAD_ENDPOINT', message, options);
+  }
 }
 
 /** True for any error a writer threw that means "send this batch again later". */

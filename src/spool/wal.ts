@@ -49,6 +49,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { CodedError } from '../shared/errors.ts';
 
 export type Durability = 'fsync' | 'buffered';
 
@@ -96,22 +97,18 @@ export interface LegacyConversion {
  */
 export const MAX_RECORD_BYTES = 64 << 10;
 
-export class SpoolRecordError extends Error {
-  readonly code = 'CPB_ERR_SPOOL_RECORD';
+export class SpoolRecordError extends CodedError<'CPB_ERR_SPOOL_RECORD'> {
   /** Index of the first bad record in the append. */
   readonly index: number;
   constructor(index: number, reason: string) {
-    super(`record ${index} ${reason}`);
-    this.name = 'SpoolRecordError';
+    super('CPB_ERR_SPOOL_RECORD', `record ${index} ${reason}`);
     this.index = index;
   }
 }
 
-export class SpoolFullError extends Error {
-  readonly code = 'CPB_ERR_SPOOL_FULL';
+export class SpoolFullError extends CodedError<'CPB_ERR_SPOOL_FULL'> {
   constructor(maxBytes: number) {
-    super(`spool is full (${maxBytes} bytes); the TSDB is not keeping up or is down`);
-    this.name = 'SpoolFullError';
+    super('CPB_ERR_SPOOL_FULL', `spool is full (${maxBytes} bytes); the TSDB is not keeping up or is down`);
   }
 }
 
@@ -121,26 +118,23 @@ export type SpoolDiskReason = 'no space' | 'quota exceeded' | 'io error' | 'shor
  * The spool's disk cannot take an append (full, over quota, failing, or below the reserve).
  * Nothing of the refused append is kept; the pusher retries later (503).
  */
-export class SpoolDiskError extends Error {
-  readonly code = 'CPB_ERR_SPOOL_DISK';
+export class SpoolDiskError extends CodedError<'CPB_ERR_SPOOL_DISK'> {
   readonly reason: SpoolDiskReason;
   /** The system error code (ENOSPC, EDQUOT, EIO, …) when there was one. */
   readonly errno: string | undefined;
   constructor(reason: SpoolDiskReason, errno?: string) {
     super(
+      'CPB_ERR_SPOOL_DISK',
       `spool disk: ${reason}${errno === undefined ? '' : ` (${errno})`}; appends are refused until it clears`,
     );
-    this.name = 'SpoolDiskError';
     this.reason = reason;
     this.errno = errno;
   }
 }
 
-export class SpoolClosedError extends Error {
-  readonly code = 'CPB_ERR_SPOOL_CLOSED';
+export class SpoolClosedError extends CodedError<'CPB_ERR_SPOOL_CLOSED'> {
   constructor() {
-    super('spool is closed');
-    this.name = 'SpoolClosedError';
+    super('CPB_ERR_SPOOL_CLOSED', 'spool is closed');
   }
 }
 

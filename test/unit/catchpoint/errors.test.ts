@@ -2,13 +2,20 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { backoffDelayMs, parseRetryAfterMs, retryRateLimited } from '../../../src/catchpoint/backoff.ts';
-import {
-  CATCHPOINT_ERROR_CODES,
-  CatchpointApiError,
-  describeValue,
-  PushParseError,
-} from '../../../src/catchpoint/errors.ts';
+import { CatchpointApiError, describeValue, PushParseError } from '../../../src/catchpoint/errors.ts';
 import { scrub } from '../../../src/catchpoint/http.ts';
+import { CATCHPOINT_ERRORS, CONFIG_ERRORS, PUSH_ERRORS } from '../../../src/shared/errors.ts';
+
+/** The registry's codes the catchpoint area throws: its own, push parsing and the template map. */
+const CATCHPOINT_ERROR_CODES = Object.fromEntries(
+  Object.entries({
+    ...CATCHPOINT_ERRORS,
+    ...PUSH_ERRORS,
+    CPB_ERR_PUSH_FORMAT: CONFIG_ERRORS.CPB_ERR_PUSH_FORMAT,
+  })
+    .filter(([code]) => code !== 'CPB_ERR_PUSH_UNAUTHORIZED' && code !== 'CPB_ERR_PUSH_ENCODING')
+    .map(([code, d]) => [code, d.message]),
+);
 
 const SRC = new URL('../../../src/catchpoint/', import.meta.url);
 

@@ -1,10 +1,12 @@
-// docs/errors.md documents every error code, and only those: like fastify's
-// test/internals/errors.test.js, the source tree is searched for `CPB_ERR_*` string literals and
-// compared with the table rows.
+// docs/errors.md documents every error code of the registry (src/shared/errors.ts), and only
+// those: like fastify's test/internals/errors.test.js. The source tree is also searched for
+// `CPB_ERR_*` string literals, so a code written outside the registry's types (a log field) is
+// caught too.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
+import { ERRORS } from '../../../src/shared/errors.ts';
 import { ROOT, sourceTree } from '../dashboards/support.ts';
 
 const CODE_LITERAL = /(['"`])(CPB_ERR_[A-Z0-9_]+)\1/g;
@@ -55,5 +57,23 @@ test('each code has one row, with what it means, where it shows up and what to d
   for (const { code, cells } of rows) {
     assert.equal(cells.length, 3, `${code}: meaning | where | what to do`);
     for (const cell of cells) assert.ok(cell.length >= 10, `${code}: an empty cell`);
+  }
+});
+
+test('every code in src/ is in the registry, and every code of the registry is used in src/', () => {
+  const registry = Object.keys(ERRORS).sort();
+  const used = [...codesInSource()]
+    .filter(([, files]) => files.some((f) => f !== 'src/shared/errors.ts'))
+    .map(([code]) => code)
+    .sort();
+  assert.deepEqual(used, registry);
+});
+
+test('the registry names each code CPB_ERR_<AREA>_<PROBLEM>, with a message and a status only where a request is answered', () => {
+  for (const [code, definition] of Object.entries(ERRORS)) {
+    assert.match(code, /^CPB_ERR_[A-Z]+(_[A-Z]+)*$/);
+    assert.ok(definition.message.length >= 10, code);
+    const status = (definition as { statusCode?: number }).statusCode;
+    if (status !== undefined) assert.ok(status >= 400 && status <= 599, code);
   }
 });
