@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ApiextensionsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { REPO_ROOT } from '../../../scripts/control-plane/binaries.ts';
 import { buildCrd, CRD_NAME } from '../../../src/api/crd.ts';
@@ -46,89 +46,91 @@ async function printerColumns(): Promise<string[]> {
   return crd.spec.versions[0]?.additionalPrinterColumns?.map((c) => c.name) ?? [];
 }
 
-test('the chart installs the CRD, helm upgrade updates it, helm uninstall keeps it', {
-  timeout: 300_000,
-}, async (t) => {
-  const releaseNs = await plane.createNamespace('cpb-system');
-  const userNs = await plane.createNamespace('monitoring');
-  const kubeconfig = plane.kubeconfigPath;
-  const helmIn = (args: string[]) => helm([...args, '--namespace', releaseNs], { kubeconfig });
+describe('crd upgrade', () => {
+  it('the chart installs the CRD, helm upgrade updates it, helm uninstall keeps it', {
+    timeout: 300_000,
+  }, async (t) => {
+    const releaseNs = await plane.createNamespace('cpb-system');
+    const userNs = await plane.createNamespace('monitoring');
+    const kubeconfig = plane.kubeconfigPath;
+    const helmIn = (args: string[]) => helm([...args, '--namespace', releaseNs], { kubeconfig });
 
-  await t.test('an older chart installs its CRD', async () => {
-    await ok(helmIn(['install', RELEASE, olderChart]), 'helm install (older chart)');
-    assert.deepEqual(await printerColumns(), ['Ready', 'Reason', 'Replicas', 'Endpoint', 'Age']);
-    const manifest = await readFile(join(REPO_ROOT, 'deploy/examples/minimal.yaml'), 'utf8');
-    // The API server needs a moment to serve a new CRD's resource; kubectl retries discovery.
-    await waitFor(
-      async () =>
-        (await kubectl(['apply', '-n', userNs, '-f', '-'], { kubeconfig, input: manifest })).code === 0,
-    );
-  });
-
-  await t.test('helm upgrade to the current chart updates the CRD to what buildCrd() makes', async () => {
-    await ok(helmIn(['upgrade', RELEASE, CHART_DIR]), 'helm upgrade');
-    assert.deepEqual(await printerColumns(), ['Ready', 'Reason', 'Replicas', 'Endpoint', 'Nodes', 'Age']);
-    // kubectl's JSON is the wire form (client-node's typed model renames x-kubernetes-* fields).
-    const live = JSON.parse(
-      await ok(kubectl(['get', 'crd', CRD_NAME, '-o', 'json'], { kubeconfig }), 'kubectl get crd'),
-    ) as { spec: { versions: Array<{ schema: unknown }> } };
-    const expected = buildCrd() as { spec: { versions: Array<{ schema: unknown }> } };
-    assert.deepEqual(
-      live.spec.versions[0]?.schema,
-      expected.spec.versions[0]?.schema,
-      'the served schema is the generated one',
-    );
-    const printed = await ok(kubectl(['get', 'cpb', '-n', userNs], { kubeconfig }), 'kubectl get cpb');
-    assert.match(printed, /^NAME\s+READY\s+REASON\s+REPLICAS\s+ENDPOINT\s+NODES\s+AGE/);
-    assert.match(printed, /\ndns-perf\s/);
-  });
-
-  await t.test('helm uninstall keeps the CRD and the CatchpointBridge', async () => {
-    const out = await ok(helmIn(['uninstall', RELEASE]), 'helm uninstall');
-    assert.match(
-      out,
-      /kept due to the resource policy:\s+\[CustomResourceDefinition\] catchpointbridges\.catchpoint-bridge\.io/,
-    );
-    const cr = await plane.kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-      group: API_GROUP,
-      version: API_VERSION,
-      plural: PLURAL,
-      namespace: userNs,
-      name: 'dns-perf',
+    await t.test('an older chart installs its CRD', async () => {
+      await ok(helmIn(['install', RELEASE, olderChart]), 'helm install (older chart)');
+      assert.deepEqual(await printerColumns(), ['Ready', 'Reason', 'Replicas', 'Endpoint', 'Age']);
+      const manifest = await readFile(join(REPO_ROOT, 'deploy/examples/minimal.yaml'), 'utf8');
+      // The API server needs a moment to serve a new CRD's resource; kubectl retries discovery.
+      await waitFor(
+        async () =>
+          (await kubectl(['apply', '-n', userNs, '-f', '-'], { kubeconfig, input: manifest })).code === 0,
+      );
     });
-    assert.equal((cr as { metadata: { name: string } }).metadata.name, 'dns-perf');
-  });
 
-  await t.test('crds.install=false: a release that leaves the CRD to someone else', async () => {
-    const otherNs = await plane.createNamespace('cpb-other');
-    const out = await ok(
-      helm(
-        [
-          'install',
-          'other',
-          CHART_DIR,
-          '--namespace',
-          otherNs,
-          '--set',
-          'crds.install=false',
-          '--set',
-          'rbac.aggregateToView=false',
-          '--set',
-          'rbac.aggregateToEdit=false',
-          '--set',
-          `watchNamespaces={${userNs}}`,
-        ],
-        { kubeconfig },
-      ),
-      'helm install (crds.install=false)',
-    );
-    assert.match(out, /crds\.install is false/, 'NOTES say where the CRD must come from');
-    const manifest = await ok(
-      helm(['get', 'manifest', 'other', '--namespace', otherNs], { kubeconfig }),
-      'helm get',
-    );
-    assert.doesNotMatch(manifest, /kind: CustomResourceDefinition/);
-    await ok(helm(['uninstall', 'other', '--namespace', otherNs], { kubeconfig }), 'helm uninstall other');
+    await t.test('helm upgrade to the current chart updates the CRD to what buildCrd() makes', async () => {
+      await ok(helmIn(['upgrade', RELEASE, CHART_DIR]), 'helm upgrade');
+      assert.deepEqual(await printerColumns(), ['Ready', 'Reason', 'Replicas', 'Endpoint', 'Nodes', 'Age']);
+      // kubectl's JSON is the wire form (client-node's typed model renames x-kubernetes-* fields).
+      const live = JSON.parse(
+        await ok(kubectl(['get', 'crd', CRD_NAME, '-o', 'json'], { kubeconfig }), 'kubectl get crd'),
+      ) as { spec: { versions: Array<{ schema: unknown }> } };
+      const expected = buildCrd() as { spec: { versions: Array<{ schema: unknown }> } };
+      assert.deepEqual(
+        live.spec.versions[0]?.schema,
+        expected.spec.versions[0]?.schema,
+        'the served schema is the generated one',
+      );
+      const printed = await ok(kubectl(['get', 'cpb', '-n', userNs], { kubeconfig }), 'kubectl get cpb');
+      assert.match(printed, /^NAME\s+READY\s+REASON\s+REPLICAS\s+ENDPOINT\s+NODES\s+AGE/);
+      assert.match(printed, /\ndns-perf\s/);
+    });
+
+    await t.test('helm uninstall keeps the CRD and the CatchpointBridge', async () => {
+      const out = await ok(helmIn(['uninstall', RELEASE]), 'helm uninstall');
+      assert.match(
+        out,
+        /kept due to the resource policy:\s+\[CustomResourceDefinition\] catchpointbridges\.catchpoint-bridge\.io/,
+      );
+      const cr = await plane.kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL,
+        namespace: userNs,
+        name: 'dns-perf',
+      });
+      assert.equal((cr as { metadata: { name: string } }).metadata.name, 'dns-perf');
+    });
+
+    await t.test('crds.install=false: a release that leaves the CRD to someone else', async () => {
+      const otherNs = await plane.createNamespace('cpb-other');
+      const out = await ok(
+        helm(
+          [
+            'install',
+            'other',
+            CHART_DIR,
+            '--namespace',
+            otherNs,
+            '--set',
+            'crds.install=false',
+            '--set',
+            'rbac.aggregateToView=false',
+            '--set',
+            'rbac.aggregateToEdit=false',
+            '--set',
+            `watchNamespaces={${userNs}}`,
+          ],
+          { kubeconfig },
+        ),
+        'helm install (crds.install=false)',
+      );
+      assert.match(out, /crds\.install is false/, 'NOTES say where the CRD must come from');
+      const manifest = await ok(
+        helm(['get', 'manifest', 'other', '--namespace', otherNs], { kubeconfig }),
+        'helm get',
+      );
+      assert.doesNotMatch(manifest, /kind: CustomResourceDefinition/);
+      await ok(helm(['uninstall', 'other', '--namespace', otherNs], { kubeconfig }), 'helm uninstall other');
+    });
   });
 });
 

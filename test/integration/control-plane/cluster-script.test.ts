@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -39,35 +39,37 @@ after(async () => {
   await rm(repo, { recursive: true, force: true });
 });
 
-test('up starts a background plane that outlives it, reports "already up", and down stops it', {
-  timeout: 120_000,
-}, async () => {
-  const kubeconfig = join(repo, '.cluster', 'kubeconfig');
-  const stateDir = join(repo, '.cluster', 'control-plane');
+describe('cluster script', () => {
+  it('up starts a background plane that outlives it, reports "already up", and down stops it', {
+    timeout: 120_000,
+  }, async () => {
+    const kubeconfig = join(repo, '.cluster', 'kubeconfig');
+    const stateDir = join(repo, '.cluster', 'control-plane');
 
-  const first = await cluster('up');
-  assert.match(first, new RegExp(`export KUBECONFIG=${escapeRegExp(kubeconfig)}; \\S+/kubectl get ns`));
-  const state = readState(stateDir);
-  assert.ok(state?.pids.etcd && state.pids.apiserver, 'state.json records both PIDs');
-  const pids = [state.pids.etcd, state.pids.apiserver];
-  // `up` has exited; the plane keeps serving through the kubeconfig it wrote.
-  assert.deepEqual(pids.filter(isAlive), pids);
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace();
-  assert.ok(namespaces.items.some((ns) => ns.metadata?.name === 'default'));
+    const first = await cluster('up');
+    assert.match(first, new RegExp(`export KUBECONFIG=${escapeRegExp(kubeconfig)}; \\S+/kubectl get ns`));
+    const state = readState(stateDir);
+    assert.ok(state?.pids.etcd && state.pids.apiserver, 'state.json records both PIDs');
+    const pids = [state.pids.etcd, state.pids.apiserver];
+    // `up` has exited; the plane keeps serving through the kubeconfig it wrote.
+    assert.deepEqual(pids.filter(isAlive), pids);
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace();
+    assert.ok(namespaces.items.some((ns) => ns.metadata?.name === 'default'));
 
-  const second = await cluster('up');
-  assert.match(second, /already up/);
-  assert.deepEqual(readState(stateDir)?.pids, state.pids, 'no second plane was started');
+    const second = await cluster('up');
+    assert.match(second, /already up/);
+    assert.deepEqual(readState(stateDir)?.pids, state.pids, 'no second plane was started');
 
-  const down = await cluster('down');
-  assert.match(down, /control plane stopped/);
-  await waitUntilGone(pids);
-  assert.equal(existsSync(kubeconfig), false, 'kubeconfig removed');
-  assert.equal(existsSync(stateDir), false, 'state dir removed');
+    const down = await cluster('down');
+    assert.match(down, /control plane stopped/);
+    await waitUntilGone(pids);
+    assert.equal(existsSync(kubeconfig), false, 'kubeconfig removed');
+    assert.equal(existsSync(stateDir), false, 'state dir removed');
 
-  assert.match(await cluster('down'), /nothing to stop/);
+    assert.match(await cluster('down'), /nothing to stop/);
+  });
 });
 
 /** Runs `node scripts/cluster.ts <command>` in the scratch repo; rejects on a non-zero exit. */

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import {
   MANAGED_BY,
@@ -33,31 +33,33 @@ interface RuleFile {
   }>;
 }
 
-test("the chart's files/ hold a copy of every dashboard and of the rules, and nothing else", () => {
-  assert.deepEqual(readdirSync(join(CHART_DIR, 'files/dashboards')).sort(), dashboardFiles);
-  assert.deepEqual(readdirSync(join(CHART_DIR, 'files')).sort(), ['dashboards', 'prometheus-rules.yaml']);
-});
+describe('chart', () => {
+  it("the chart's files/ hold a copy of every dashboard and of the rules, and nothing else", () => {
+    assert.deepEqual(readdirSync(join(CHART_DIR, 'files/dashboards')).sort(), dashboardFiles);
+    assert.deepEqual(readdirSync(join(CHART_DIR, 'files')).sort(), ['dashboards', 'prometheus-rules.yaml']);
+  });
 
-test('off by default: no dashboard ConfigMap, PrometheusRule or PodMonitor', async () => {
-  const { objects } = await renderChart();
-  assert.deepEqual(find(objects, 'PrometheusRule'), []);
-  assert.deepEqual(find(objects, 'PodMonitor'), []);
-  assert.deepEqual(
-    find(objects, 'ConfigMap').filter((c) => c.metadata.name.includes('dashboard')),
-    [],
-  );
-});
+  it('off by default: no dashboard ConfigMap, PrometheusRule or PodMonitor', async () => {
+    const { objects } = await renderChart();
+    assert.deepEqual(find(objects, 'PrometheusRule'), []);
+    assert.deepEqual(find(objects, 'PodMonitor'), []);
+    assert.deepEqual(
+      find(objects, 'ConfigMap').filter((c) => c.metadata.name.includes('dashboard')),
+      [],
+    );
+  });
 
-test('helm lint --strict passes with the dashboards on', async () => {
-  const out = await ok(
-    helm(['lint', '--strict', CHART_DIR, '--set', 'dashboards.enabled=true']),
-    'helm lint',
-  );
-  assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  it('helm lint --strict passes with the dashboards on', async () => {
+    const out = await ok(
+      helm(['lint', '--strict', CHART_DIR, '--set', 'dashboards.enabled=true']),
+      'helm lint',
+    );
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
 });
 
 describe('dashboards.enabled', () => {
-  test('one ConfigMap per dashboard, labelled for the Grafana sidecar, holding the JSON unchanged', async () => {
+  it('one ConfigMap per dashboard, labelled for the Grafana sidecar, holding the JSON unchanged', async () => {
     const { objects } = await renderChart(['--set', 'dashboards.enabled=true']);
     const maps = find(objects, 'ConfigMap').filter((c) => c.metadata.name.includes('-dashboard-'));
     assert.deepEqual(
@@ -75,7 +77,7 @@ describe('dashboards.enabled', () => {
     }
   });
 
-  test('namespace, label, label value and annotations are configurable', async () => {
+  it('namespace, label, label value and annotations are configurable', async () => {
     const { objects } = await renderChart([
       '--set',
       'dashboards.enabled=true',
@@ -100,13 +102,13 @@ describe('dashboards.enabled', () => {
 });
 
 describe('prometheusRule.enabled', () => {
-  test('needs the PrometheusRule API, and says so', async () => {
+  it('needs the PrometheusRule API, and says so', async () => {
     const r = await helm(['template', 'cpb', CHART_DIR, '--set', 'prometheusRule.enabled=true']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /needs the monitoring\.coreos\.com\/v1 PrometheusRule CRD/);
   });
 
-  test('its spec is dashboards/prometheus-rules.yaml and passes promtool check rules', async () => {
+  it('its spec is dashboards/prometheus-rules.yaml and passes promtool check rules', async () => {
     const { objects } = await renderChart(['--set', 'prometheusRule.enabled=true', ...MONITORING_APIS]);
     const [rule, ...more] = find(objects, 'PrometheusRule');
     assert.ok(rule);
@@ -124,7 +126,7 @@ describe('prometheusRule.enabled', () => {
     }
   });
 
-  test('alertLabels and runbookBaseURL apply to every alert; labels to the object', async () => {
+  it('alertLabels and runbookBaseURL apply to every alert; labels to the object', async () => {
     const { objects } = await renderChart([
       '--set',
       'prometheusRule.enabled=true',
@@ -155,13 +157,13 @@ describe('prometheusRule.enabled', () => {
 });
 
 describe('bridgePodMonitor.enabled', () => {
-  test('needs the PodMonitor API, and says so', async () => {
+  it('needs the PodMonitor API, and says so', async () => {
     const r = await helm(['template', 'cpb', CHART_DIR, '--set', 'bridgePodMonitor.enabled=true']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /needs the monitoring\.coreos\.com\/v1 PodMonitor CRD/);
   });
 
-  test("selects the operator's bridge pods in every namespace and labels their series with the CR's name", async () => {
+  it("selects the operator's bridge pods in every namespace and labels their series with the CR's name", async () => {
     const { objects } = await renderChart(['--set', 'bridgePodMonitor.enabled=true', ...MONITORING_APIS]);
     const [monitor] = find(objects, 'PodMonitor');
     assert.ok(monitor);
@@ -187,7 +189,7 @@ describe('bridgePodMonitor.enabled', () => {
     assert.ok(SCRAPE_LABELS.has(String(relabel?.targetLabel)), 'the label the dashboards and rules use');
   });
 
-  test('with watchNamespaces, only those namespaces', async () => {
+  it('with watchNamespaces, only those namespaces', async () => {
     const { objects } = await renderChart([
       '--set',
       'bridgePodMonitor.enabled=true',
@@ -219,7 +221,7 @@ describe('values.schema.json rejects', () => {
     ['an unknown key', ['--set', 'dashboards.folder=x'], /additional properties 'folder' not allowed/],
   ];
   for (const [name, flags, message] of cases) {
-    test(name, async () => {
+    it(name, async () => {
       const r = await helm(['template', 'cpb', CHART_DIR, ...flags]);
       assert.notEqual(r.code, 0, 'helm template must fail');
       assert.match(r.stderr, message);
