@@ -13,7 +13,7 @@ import { buildCrd } from '../../../src/api/crd.ts';
 import { LEADER_ELECTION_RULES, OPERATOR_RULES, toKubeRules } from '../../../src/operator/rbac.ts';
 import { compileCli } from '../../harness/compiled-cli.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
-import { CHART_DIR, find, helm, type K8sObject, kubectl, ok, renderChart } from './support.ts';
+import { CHART_DIR, find, helm, type K8sObject, kubectl, ok, renderChart } from '../../support/chart.ts';
 
 const execFileAsync = promisify(execFile);
 const RELEASE = 'cpb';

@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../../../scripts/control-plane/binaries.ts';
 import { buildCrd, CRD_NAME } from '../../../src/api/crd.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../../../src/api/schema.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
-import { CHART_DIR, helm, kubectl, ok } from './support.ts';
+import { CHART_DIR, helm, kubectl, ok } from '../../support/chart.ts';
 
 const RELEASE = 'cpb';
 const NODES_COLUMN =

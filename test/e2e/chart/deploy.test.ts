@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import { REPO_ROOT, resolveBinDir } from '../../../scripts/control-plane/binaries.ts';
 import { MANIFESTS_NAMESPACE, MANIFESTS_PATH, renderManifests } from '../../../scripts/gen-manifests.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
-import { kubectl, ok, parseObjects } from './support.ts';
+import { kubectl, ok, parseObjects } from '../../support/chart.ts';
 
 const EXAMPLES_DIR = join(REPO_ROOT, 'deploy', 'examples');
 const examples = (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.yaml')).sort();

@@ -20,7 +20,7 @@ import { CRD_NAME } from '../../../src/api/crd.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../../../src/api/schema.ts';
 import { OPERATOR_RULES, toKubeRules } from '../../../src/operator/rbac.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
-import { CHART_DIR, helm, kubectl, ok } from './support.ts';
+import { CHART_DIR, helm, kubectl, ok } from '../../support/chart.ts';
 
 const RELEASE = 'cpb';
 const FULLNAME = 'cpb-catchpoint-bridge';

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { ImageSummary } from '../../../scripts/image/build.ts';
 import { IMAGE_UID, imageRuntimeConfig } from '../../../scripts/image/spec.ts';
-import { readBlob, readJson, readManifest, readTar, type TarEntry } from '../../unit/image/support.ts';
+import { readBlob, readJson, readManifest, readTar, type TarEntry } from '../../support/oci.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');

@@ -13,8 +13,9 @@ import {
   MANAGED_BY_LABEL,
   selectorLabels,
 } from '../../../src/operator/catchpoint-bridge/desired.ts';
-import { CHART_DIR, find, helm, type K8sObject, ok, renderChart } from '../../e2e/chart/support.ts';
-import { DASHBOARDS_DIR, promtool, RULES_FILE, RUNBOOK_BASE, SCRAPE_LABELS } from './support.ts';
+import { CHART_DIR, find, helm, type K8sObject, ok, renderChart } from '../../support/chart.ts';
+import { SCRAPE_LABELS } from '../../support/product.ts';
+import { DASHBOARDS_DIR, promtool, RULES_FILE, RUNBOOK_BASE } from './support.ts';
 
 const MONITORING_APIS = [
   '--api-versions',

@@ -10,24 +10,26 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import {
+  exposedNames,
+  promMetrics,
+  SCRAPE_LABELS,
+  sourceStringLiterals,
+  writtenSeries,
+} from '../../support/product.ts';
+import {
   allPanels,
   concretePromQl,
   DASHBOARDS_DIR,
   type Dashboard,
   EXPRESSION_DATASOURCE,
-  exposedNames,
   GRAFANA_BUILTINS,
   type Json,
   loadDashboards,
-  promMetrics,
   promQlNames,
   promtool,
-  SCRAPE_LABELS,
-  sourceStringLiterals,
   targets,
   variableRefs,
   variables,
-  writtenSeries,
 } from './support.ts';
 
 const dashboards = loadDashboards();

@@ -9,18 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
+import { markdownAnchors } from '../../support/markdown.ts';
 import {
   exposedNames,
-  markdownAnchors,
   promMetrics,
-  promQlNames,
-  promtool,
   ROOT,
-  RULES_FILE,
-  RUNBOOK_BASE,
   SCRAPE_LABELS,
   sourceStringLiterals,
-} from './support.ts';
+} from '../../support/product.ts';
+import { promQlNames, promtool, RULES_FILE, RUNBOOK_BASE } from './support.ts';
 
 interface Rule {
   alert?: string;

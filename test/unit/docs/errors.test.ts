@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { ERRORS } from '../../../src/shared/errors.ts';
-import { ROOT, sourceTree } from '../dashboards/support.ts';
+import { ROOT, sourceTree } from '../../support/product.ts';
 
 const CODE_LITERAL = /(['"`])(CPB_ERR_[A-Z0-9_]+)\1/g;
 const ROW = /^\| `(CPB_ERR_[A-Z0-9_]+)` \|(.*)\|\s*$/gm;

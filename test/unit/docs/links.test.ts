@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { markdownAnchors, ROOT } from '../dashboards/support.ts';
+import { markdownAnchors } from '../../support/markdown.ts';
+import { ROOT } from '../../support/product.ts';
 
 const FILES = [
   'docs/metrics.md',

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { exposedNames, promMetrics, ROOT } from '../dashboards/support.ts';
+import { exposedNames, promMetrics, ROOT } from '../../support/product.ts';
 
 const DOCS = [
   'docs/metrics.md',

@@ -18,7 +18,7 @@ import {
   writeOciLayout,
 } from '../../../scripts/image/oci.ts';
 import { treeEntries } from '../../../scripts/image/rootfs.ts';
-import { type Manifest, readBlob, readJson, readManifest, readTar } from './support.ts';
+import { type Manifest, readBlob, readJson, readManifest, readTar } from '../../support/oci.ts';
 
 const MTIME = new Date(1_700_000_000 * 1000);
 const scratch = await mkdtemp(join(tmpdir(), 'oci-test-'));

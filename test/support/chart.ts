@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { resolveBinDir } from '../../../scripts/control-plane/binaries.ts';
-import { CHART_DIR, helmEnv } from '../../../scripts/gen-manifests.ts';
+import { resolveBinDir } from '../../scripts/control-plane/binaries.ts';
+import { CHART_DIR, helmEnv } from '../../scripts/gen-manifests.ts';
 
 export { CHART_DIR };
 
