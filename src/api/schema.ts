@@ -58,22 +58,21 @@ const DEFAULT_SPOOL_MAX_BYTES = '512Mi';
 const Duration = (defaultValue: string, description: string) =>
   Type.String({ pattern: DURATION_PATTERN, maxLength: 32, default: defaultValue, description });
 
-const SecretName = Type.String({
-  pattern: SECRET_NAME_PATTERN,
-  minLength: 1,
-  maxLength: 253,
-  description: 'Name of a Secret in the CatchpointBridge namespace.',
-});
+/** A Secret or ConfigMap in the CR's own namespace (the only place the bridge may read them). */
+const ObjectName = (kind: 'Secret' | 'ConfigMap') =>
+  Type.String({
+    pattern: SECRET_NAME_PATTERN,
+    minLength: 1,
+    maxLength: 253,
+    description: `Name of a ${kind} in the CatchpointBridge namespace.`,
+  });
+
+const SecretName = ObjectName('Secret');
 
 const SecretKey = (defaultValue: string, description: string) =>
   Type.String({ pattern: SECRET_KEY_PATTERN, maxLength: 253, default: defaultValue, description });
 
-const ConfigMapName = Type.String({
-  pattern: SECRET_NAME_PATTERN,
-  minLength: 1,
-  maxLength: 253,
-  description: 'Name of a ConfigMap in the CatchpointBridge namespace.',
-});
+const ConfigMapName = ObjectName('ConfigMap');
 
 export const CredentialsSecretRef = Type.Object(
   {
