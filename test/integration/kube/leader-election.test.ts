@@ -9,12 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeErrorCodes } from '../../../src/kube/errors.ts';
+import { LeaderElector, type LeaderElectorOptions, microTime } from '../../../src/kube/leader-election.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import {
-  LeaderElector,
-  type LeaderElectorOptions,
-  microTime,
-} from '../../../src/operator/leader-election.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import { testLogger, waitFor } from './support.ts';
 

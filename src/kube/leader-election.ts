@@ -19,8 +19,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from '../kube/errors.ts';
-import { kubeRequest } from '../kube/request.ts';
+import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { kubeRequest } from './request.ts';
 
 export interface LeaderElectorOptions {
   kc: KubeConfig;
