@@ -17,6 +17,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
 import {
   describeKubeError,
   isGone,
@@ -240,11 +241,13 @@ export class Informer<T extends InformerObject> {
   }
 
   #backoffDelay(error: unknown): number {
-    const exp = Math.min(this.#backoffMaxMs, this.#backoffInitialMs * 2 ** Math.min(this.#failures - 1, 30));
-    // "Equal jitter": at least half the step, so delays still grow, but replicas do not sync up.
-    const jittered = exp / 2 + Math.random() * (exp / 2);
+    // Equal jitter: at least half the step, so delays still grow, but replicas do not sync up.
     const retryAfter = error instanceof KubeApiError ? (error.retryAfterMs ?? 0) : 0;
-    return Math.max(jittered, Math.min(retryAfter, this.#backoffMaxMs));
+    return backoffDelayMs(
+      this.#failures,
+      { baseMs: this.#backoffInitialMs, maxMs: this.#backoffMaxMs },
+      Math.min(retryAfter, this.#backoffMaxMs),
+    );
   }
 
   #logReconnect(end: WatchEnd | undefined, error: unknown, delayMs: number): void {
@@ -306,9 +309,7 @@ export class Informer<T extends InformerObject> {
     this.#resourceVersion = resourceVersion;
     this.#stats.relists++;
     this.#nextResyncAt =
-      this.#resyncMs > 0
-        ? performance.now() + this.#resyncMs * (0.9 + Math.random() * 0.2)
-        : Number.POSITIVE_INFINITY;
+      this.#resyncMs > 0 ? performance.now() + spreadMs(this.#resyncMs, 0.9, 1.1) : Number.POSITIVE_INFINITY;
     if (!this.#hasSynced) {
       this.#hasSynced = true;
       this.#resolveSynced();

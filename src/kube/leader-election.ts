@@ -19,6 +19,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { spreadMs } from '../shared/backoff.ts';
 import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
 import { kubeRequest } from './request.ts';
 
@@ -156,7 +157,7 @@ export class LeaderElector {
   async #campaign(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
       if ((await this.#tryAcquireOrRenew(this.#renewDeadlineMs)) === 'ours') return true;
-      await pause(this.#retryPeriodMs * (1 + Math.random() * 0.2), signal);
+      await pause(spreadMs(this.#retryPeriodMs, 1, 1.2), signal);
     }
     return false;
   }
