@@ -14,7 +14,6 @@
  *
  * Cached objects are shared with every handler and caller: treat them as read-only.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
@@ -26,6 +25,7 @@ import {
   KubeErrorCodes,
   type KubeStatus,
 } from './errors.ts';
+import { pause, StoppableLoop } from './loop.ts';
 import { kubeRequest, kubeStream } from './request.ts';
 
 export interface InformerObject {
@@ -98,9 +98,7 @@ export class Informer<T extends InformerObject> {
   readonly #updateHandlers: UpdateHandler<T>[] = [];
   readonly #deleteHandlers: AddHandler<T>[] = [];
 
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
-  #stopped = false;
+  readonly #loop: StoppableLoop;
   #resourceVersion: string | undefined;
   #nextResyncAt = Number.POSITIVE_INFINITY;
   #watchOpenedAt: number | undefined;
@@ -126,6 +124,7 @@ export class Informer<T extends InformerObject> {
     this.#backoffMaxMs = options.backoff?.maxMs ?? 30_000;
     this.#backoffResetAfterMs = options.backoff?.resetAfterMs ?? 60_000;
     this.#reconnectLogIntervalMs = options.reconnectLogIntervalMs ?? 30_000;
+    this.#loop = new StoppableLoop(`informer for ${options.path}`, (signal) => this.#run(signal));
     this.#synced = new Promise<void>((resolve, reject) => {
       this.#resolveSynced = resolve;
       this.#rejectSynced = reject;
@@ -160,22 +159,18 @@ export class Informer<T extends InformerObject> {
 
   /** Starts the loop; idempotent. An informer cannot be restarted after stop(). */
   start(): void {
-    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} was stopped`);
-    if (this.#loop !== undefined) return;
-    this.#abort = new AbortController();
-    this.#loop = this.#run(this.#abort.signal);
+    this.#loop.start();
   }
 
   /** Aborts the open request, clears every timer and resolves once the loop has exited. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
+    const stopped = this.#loop.stop();
     if (!this.#hasSynced) {
       this.#rejectSynced(
         new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} stopped before sync`),
       );
     }
-    await this.#loop;
+    await stopped;
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
@@ -201,14 +196,8 @@ export class Informer<T extends InformerObject> {
         error = err;
       }
       if (signal.aborted) break;
-      const delayMs = this.#afterWatch(end, error);
-      if (delayMs > 0) {
-        try {
-          await sleep(delayMs, undefined, { signal });
-        } catch {
-          // stop() during the backoff.
-        }
-      }
+      // stop() during the backoff ends it at once.
+      await pause(this.#afterWatch(end, error), signal);
     }
   }
 

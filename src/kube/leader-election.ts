@@ -16,11 +16,11 @@
  * All requests go through request.ts as raw JSON: timestamps are MicroTime, which the API server
  * parses with six fractional digits (Date#toISOString's three are rejected).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { spreadMs } from '../shared/backoff.ts';
 import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { pause, StoppableLoop } from './loop.ts';
 import { kubeRequest } from './request.ts';
 
 export interface LeaderElectorOptions {
@@ -75,15 +75,13 @@ export class LeaderElector {
   readonly #onStartedLeading: LeaderElectorOptions['onStartedLeading'];
   readonly #onStoppedLeading: (() => void) | undefined;
 
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #loop = new StoppableLoop('leader elector', (signal) => this.#run(signal));
   /** The Lease as last read or written by us. */
   #lease: Lease | undefined;
   #observedRecord: string | undefined;
   #observedAt = 0;
   #term: { controller: AbortController; work: Promise<void> } | undefined;
   #failing = false;
-  #stopped = false;
 
   constructor(options: LeaderElectorOptions) {
     this.#kc = options.kc;
@@ -125,17 +123,12 @@ export class LeaderElector {
 
   /** Starts campaigning; idempotent. An elector cannot be restarted after stop(). */
   start(): void {
-    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, 'leader elector was stopped');
-    if (this.#loop !== undefined) return;
-    this.#abort = new AbortController();
-    this.#loop = this.#run(this.#abort.signal);
+    this.#loop.start();
   }
 
   /** Ends a term in progress, releases the Lease if we hold it, and stops campaigning. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
-    await this.#loop;
+    await this.#loop.stop();
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -369,14 +362,4 @@ export class LeaderElector {
 /** RFC 3339 with exactly six fractional digits (metav1.MicroTime). */
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-/** Waits, resolving early (never rejecting) when the signal aborts. */
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return;
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch {
-    // Aborted.
-  }
 }
