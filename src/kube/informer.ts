@@ -1,6 +1,7 @@
 /**
  * A self-healing list+watch cache of one collection (client-go's reflector + store, minus the
- * parts we do not need).
+ * parts we do not need). This is the reflector: the store is object-store.ts, the splitting of a
+ * watch stream into events watch-lines.ts.
  *
  * Loop: list (paged) → replace the store, emitting add/update/delete for the differences → watch
  * from the list's resourceVersion. A 410 Gone (HTTP or ERROR event) drops the resourceVersion and
@@ -26,11 +27,12 @@ import {
   type KubeStatus,
 } from './errors.ts';
 import { pause, StoppableLoop } from './loop.ts';
+import { ObjectStore, type StoreChange, type StoredObject } from './object-store.ts';
 import { kubeRequest, kubeStream } from './request.ts';
+import { LineSplitter } from './watch-lines.ts';
 
-export interface InformerObject {
-  metadata: { name?: string; namespace?: string; resourceVersion?: string };
-}
+/** What an informer caches: an object with a name, maybe a namespace, and a resourceVersion. */
+export type InformerObject = StoredObject;
 
 export interface InformerOptions {
   kc: KubeConfig;
@@ -92,8 +94,7 @@ export class Informer<T extends InformerObject> {
   readonly #backoffResetAfterMs: number;
   readonly #reconnectLogIntervalMs: number;
 
-  /** namespace ('' for cluster-scoped) → name → object. */
-  #store = new Map<string, Map<string, T>>();
+  readonly #store = new ObjectStore<T>();
   readonly #addHandlers: AddHandler<T>[] = [];
   readonly #updateHandlers: UpdateHandler<T>[] = [];
   readonly #deleteHandlers: AddHandler<T>[] = [];
@@ -174,15 +175,12 @@ export class Informer<T extends InformerObject> {
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.#store.get(namespace ?? '')?.get(name);
+    return this.#store.get(namespace, name);
   }
 
   /** All cached objects, or those of one namespace. */
   list(namespace?: string): T[] {
-    if (namespace !== undefined) return [...(this.#store.get(namespace)?.values() ?? [])];
-    const all: T[] = [];
-    for (const byName of this.#store.values()) all.push(...byName.values());
-    return all;
+    return this.#store.list(namespace);
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -258,7 +256,7 @@ export class Informer<T extends InformerObject> {
   }
 
   async #relist(signal: AbortSignal): Promise<void> {
-    const fresh = new Map<string, Map<string, T>>();
+    const items: T[] = [];
     let resourceVersion: string | undefined;
     let continueToken: string | undefined;
     do {
@@ -279,22 +277,15 @@ export class Informer<T extends InformerObject> {
         const obj = item as T & { apiVersion?: string; kind?: string };
         if (obj.apiVersion === undefined && page.apiVersion !== undefined) obj.apiVersion = page.apiVersion;
         if (obj.kind === undefined && itemKind !== undefined) obj.kind = itemKind;
-        const name = obj.metadata?.name;
-        if (name === undefined) continue;
-        const ns = obj.metadata.namespace ?? '';
-        let byName = fresh.get(ns);
-        if (byName === undefined) {
-          byName = new Map();
-          fresh.set(ns, byName);
-        }
-        byName.set(name, obj);
+        items.push(obj);
       }
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken !== undefined);
     if (!resourceVersion)
       throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `list ${this.#path} had no resourceVersion`);
 
-    this.#replace(fresh);
+    // Swapped in whole only now: a list that fails halfway leaves the cache as it was.
+    this.#emit(this.#store.replace(items));
     this.#resourceVersion = resourceVersion;
     this.#stats.relists++;
     this.#nextResyncAt =
@@ -305,22 +296,12 @@ export class Informer<T extends InformerObject> {
     }
   }
 
-  /** Swaps in a fresh store, then tells handlers what changed (so they see the new store). */
-  #replace(fresh: Map<string, Map<string, T>>): void {
-    const old = this.#store;
-    this.#store = fresh;
-    for (const [ns, byName] of fresh) {
-      const oldByName = old.get(ns);
-      for (const [name, obj] of byName) {
-        const previous = oldByName?.get(name);
-        if (previous === undefined) this.#emitAdd(obj);
-        else if (previous.metadata.resourceVersion !== obj.metadata.resourceVersion)
-          this.#emitUpdate(obj, previous);
-      }
-    }
-    for (const [ns, oldByName] of old) {
-      const byName = fresh.get(ns);
-      for (const [name, obj] of oldByName) if (!byName?.has(name)) this.#emitDelete(obj);
+  /** Tells handlers what a relist changed (after the swap, so they see the new store). */
+  #emit(changes: StoreChange<T>[]): void {
+    for (const change of changes) {
+      if (change.type === 'add') this.#emitAdd(change.obj);
+      else if (change.type === 'update') this.#emitUpdate(change.obj, change.old);
+      else this.#emitDelete(change.obj);
     }
   }
 
@@ -355,17 +336,10 @@ export class Informer<T extends InformerObject> {
       });
       this.#watchOpenedAt = performance.now();
       body.setEncoding('utf8');
-      let pending = '';
+      const lines = new LineSplitter();
       for await (const chunk of body as AsyncIterable<string>) {
         armSilence();
-        pending += chunk;
-        let newline = pending.indexOf('\n');
-        while (newline >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.trim() !== '') this.#onWatchLine(line);
-          newline = pending.indexOf('\n');
-        }
+        for (const line of lines.push(chunk)) this.#onWatchLine(line);
       }
       return end;
     } catch (err) {
@@ -405,26 +379,17 @@ export class Informer<T extends InformerObject> {
         `watch ${this.#path}: ${String(event.type)} event without object`,
       );
     }
-    const ns = object.metadata.namespace ?? '';
-    const previous = this.#store.get(ns)?.get(name);
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED': {
-        let byName = this.#store.get(ns);
-        if (byName === undefined) {
-          byName = new Map();
-          this.#store.set(ns, byName);
-        }
-        byName.set(name, object);
+        const previous = this.#store.set(object);
         this.#resourceVersion = resourceVersion;
         if (previous === undefined) this.#emitAdd(object);
         else if (previous.metadata.resourceVersion !== resourceVersion) this.#emitUpdate(object, previous);
         return;
       }
       case 'DELETED': {
-        const byName = this.#store.get(ns);
-        byName?.delete(name);
-        if (byName?.size === 0) this.#store.delete(ns);
+        this.#store.delete(object);
         this.#resourceVersion = resourceVersion;
         this.#emitDelete(object);
         return;
