@@ -44,7 +44,8 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
 }
 
-interface LeaseSpec {
+/** A coordination.k8s.io/v1 Lease's spec: who holds it, for how long, since when. */
+export interface LeaseSpec {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;
