@@ -1,6 +1,7 @@
 /**
  * A self-healing list+watch cache of one collection (client-go's reflector + store, minus the
- * parts we do not need).
+ * parts we do not need). This is the reflector: the store is object-store.ts, the splitting of a
+ * watch stream into events watch-lines.ts.
  *
  * Loop: list (paged) → replace the store, emitting add/update/delete for the differences → watch
  * from the list's resourceVersion. A 410 Gone (HTTP or ERROR event) drops the resourceVersion and
@@ -14,9 +15,9 @@
  *
  * Cached objects are shared with every handler and caller: treat them as read-only.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
 import {
   describeKubeError,
   isGone,
@@ -25,11 +26,13 @@ import {
   KubeErrorCodes,
   type KubeStatus,
 } from './errors.ts';
+import { pause, StoppableLoop } from './loop.ts';
+import { ObjectStore, type StoreChange, type StoredObject } from './object-store.ts';
 import { kubeRequest, kubeStream } from './request.ts';
+import { LineSplitter } from './watch-lines.ts';
 
-export interface InformerObject {
-  metadata: { name?: string; namespace?: string; resourceVersion?: string };
-}
+/** What an informer caches: an object with a name, maybe a namespace, and a resourceVersion. */
+export type InformerObject = StoredObject;
 
 export interface InformerOptions {
   kc: KubeConfig;
@@ -91,15 +94,12 @@ export class Informer<T extends InformerObject> {
   readonly #backoffResetAfterMs: number;
   readonly #reconnectLogIntervalMs: number;
 
-  /** namespace ('' for cluster-scoped) → name → object. */
-  #store = new Map<string, Map<string, T>>();
+  readonly #store = new ObjectStore<T>();
   readonly #addHandlers: AddHandler<T>[] = [];
   readonly #updateHandlers: UpdateHandler<T>[] = [];
   readonly #deleteHandlers: AddHandler<T>[] = [];
 
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
-  #stopped = false;
+  readonly #loop: StoppableLoop;
   #resourceVersion: string | undefined;
   #nextResyncAt = Number.POSITIVE_INFINITY;
   #watchOpenedAt: number | undefined;
@@ -125,6 +125,7 @@ export class Informer<T extends InformerObject> {
     this.#backoffMaxMs = options.backoff?.maxMs ?? 30_000;
     this.#backoffResetAfterMs = options.backoff?.resetAfterMs ?? 60_000;
     this.#reconnectLogIntervalMs = options.reconnectLogIntervalMs ?? 30_000;
+    this.#loop = new StoppableLoop(`informer for ${options.path}`, (signal) => this.#run(signal));
     this.#synced = new Promise<void>((resolve, reject) => {
       this.#resolveSynced = resolve;
       this.#rejectSynced = reject;
@@ -159,34 +160,27 @@ export class Informer<T extends InformerObject> {
 
   /** Starts the loop; idempotent. An informer cannot be restarted after stop(). */
   start(): void {
-    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} was stopped`);
-    if (this.#loop !== undefined) return;
-    this.#abort = new AbortController();
-    this.#loop = this.#run(this.#abort.signal);
+    this.#loop.start();
   }
 
   /** Aborts the open request, clears every timer and resolves once the loop has exited. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
+    const stopped = this.#loop.stop();
     if (!this.#hasSynced) {
       this.#rejectSynced(
         new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} stopped before sync`),
       );
     }
-    await this.#loop;
+    await stopped;
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.#store.get(namespace ?? '')?.get(name);
+    return this.#store.get(namespace, name);
   }
 
   /** All cached objects, or those of one namespace. */
   list(namespace?: string): T[] {
-    if (namespace !== undefined) return [...(this.#store.get(namespace)?.values() ?? [])];
-    const all: T[] = [];
-    for (const byName of this.#store.values()) all.push(...byName.values());
-    return all;
+    return this.#store.list(namespace);
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -200,14 +194,8 @@ export class Informer<T extends InformerObject> {
         error = err;
       }
       if (signal.aborted) break;
-      const delayMs = this.#afterWatch(end, error);
-      if (delayMs > 0) {
-        try {
-          await sleep(delayMs, undefined, { signal });
-        } catch {
-          // stop() during the backoff.
-        }
-      }
+      // stop() during the backoff ends it at once.
+      await pause(this.#afterWatch(end, error), signal);
     }
   }
 
@@ -240,11 +228,13 @@ export class Informer<T extends InformerObject> {
   }
 
   #backoffDelay(error: unknown): number {
-    const exp = Math.min(this.#backoffMaxMs, this.#backoffInitialMs * 2 ** Math.min(this.#failures - 1, 30));
-    // "Equal jitter": at least half the step, so delays still grow, but replicas do not sync up.
-    const jittered = exp / 2 + Math.random() * (exp / 2);
+    // Equal jitter: at least half the step, so delays still grow, but replicas do not sync up.
     const retryAfter = error instanceof KubeApiError ? (error.retryAfterMs ?? 0) : 0;
-    return Math.max(jittered, Math.min(retryAfter, this.#backoffMaxMs));
+    return backoffDelayMs(
+      this.#failures,
+      { baseMs: this.#backoffInitialMs, maxMs: this.#backoffMaxMs },
+      Math.min(retryAfter, this.#backoffMaxMs),
+    );
   }
 
   #logReconnect(end: WatchEnd | undefined, error: unknown, delayMs: number): void {
@@ -266,7 +256,7 @@ export class Informer<T extends InformerObject> {
   }
 
   async #relist(signal: AbortSignal): Promise<void> {
-    const fresh = new Map<string, Map<string, T>>();
+    const items: T[] = [];
     let resourceVersion: string | undefined;
     let continueToken: string | undefined;
     do {
@@ -287,50 +277,31 @@ export class Informer<T extends InformerObject> {
         const obj = item as T & { apiVersion?: string; kind?: string };
         if (obj.apiVersion === undefined && page.apiVersion !== undefined) obj.apiVersion = page.apiVersion;
         if (obj.kind === undefined && itemKind !== undefined) obj.kind = itemKind;
-        const name = obj.metadata?.name;
-        if (name === undefined) continue;
-        const ns = obj.metadata.namespace ?? '';
-        let byName = fresh.get(ns);
-        if (byName === undefined) {
-          byName = new Map();
-          fresh.set(ns, byName);
-        }
-        byName.set(name, obj);
+        items.push(obj);
       }
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken !== undefined);
     if (!resourceVersion)
       throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `list ${this.#path} had no resourceVersion`);
 
-    this.#replace(fresh);
+    // Swapped in whole only now: a list that fails halfway leaves the cache as it was.
+    this.#emit(this.#store.replace(items));
     this.#resourceVersion = resourceVersion;
     this.#stats.relists++;
     this.#nextResyncAt =
-      this.#resyncMs > 0
-        ? performance.now() + this.#resyncMs * (0.9 + Math.random() * 0.2)
-        : Number.POSITIVE_INFINITY;
+      this.#resyncMs > 0 ? performance.now() + spreadMs(this.#resyncMs, 0.9, 1.1) : Number.POSITIVE_INFINITY;
     if (!this.#hasSynced) {
       this.#hasSynced = true;
       this.#resolveSynced();
     }
   }
 
-  /** Swaps in a fresh store, then tells handlers what changed (so they see the new store). */
-  #replace(fresh: Map<string, Map<string, T>>): void {
-    const old = this.#store;
-    this.#store = fresh;
-    for (const [ns, byName] of fresh) {
-      const oldByName = old.get(ns);
-      for (const [name, obj] of byName) {
-        const previous = oldByName?.get(name);
-        if (previous === undefined) this.#emitAdd(obj);
-        else if (previous.metadata.resourceVersion !== obj.metadata.resourceVersion)
-          this.#emitUpdate(obj, previous);
-      }
-    }
-    for (const [ns, oldByName] of old) {
-      const byName = fresh.get(ns);
-      for (const [name, obj] of oldByName) if (!byName?.has(name)) this.#emitDelete(obj);
+  /** Tells handlers what a relist changed (after the swap, so they see the new store). */
+  #emit(changes: StoreChange<T>[]): void {
+    for (const change of changes) {
+      if (change.type === 'add') this.#emitAdd(change.obj);
+      else if (change.type === 'update') this.#emitUpdate(change.obj, change.old);
+      else this.#emitDelete(change.obj);
     }
   }
 
@@ -365,17 +336,10 @@ export class Informer<T extends InformerObject> {
       });
       this.#watchOpenedAt = performance.now();
       body.setEncoding('utf8');
-      let pending = '';
+      const lines = new LineSplitter();
       for await (const chunk of body as AsyncIterable<string>) {
         armSilence();
-        pending += chunk;
-        let newline = pending.indexOf('\n');
-        while (newline >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.trim() !== '') this.#onWatchLine(line);
-          newline = pending.indexOf('\n');
-        }
+        for (const line of lines.push(chunk)) this.#onWatchLine(line);
       }
       return end;
     } catch (err) {
@@ -415,26 +379,17 @@ export class Informer<T extends InformerObject> {
         `watch ${this.#path}: ${String(event.type)} event without object`,
       );
     }
-    const ns = object.metadata.namespace ?? '';
-    const previous = this.#store.get(ns)?.get(name);
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED': {
-        let byName = this.#store.get(ns);
-        if (byName === undefined) {
-          byName = new Map();
-          this.#store.set(ns, byName);
-        }
-        byName.set(name, object);
+        const previous = this.#store.set(object);
         this.#resourceVersion = resourceVersion;
         if (previous === undefined) this.#emitAdd(object);
         else if (previous.metadata.resourceVersion !== resourceVersion) this.#emitUpdate(object, previous);
         return;
       }
       case 'DELETED': {
-        const byName = this.#store.get(ns);
-        byName?.delete(name);
-        if (byName?.size === 0) this.#store.delete(ns);
+        this.#store.delete(object);
         this.#resourceVersion = resourceVersion;
         this.#emitDelete(object);
         return;

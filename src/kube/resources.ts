@@ -33,6 +33,11 @@ export function groupVersionPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
 
+/** The namespace of a namespaced object, or `default` when its metadata names none (as kubectl). */
+export function namespaceOf(obj: { metadata: { namespace?: string | undefined } }): string {
+  return obj.metadata.namespace ?? 'default';
+}
+
 export interface ResourcePathParts {
   apiVersion: string;
   plural: string;

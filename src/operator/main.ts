@@ -8,9 +8,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ownNamespace } from '../kube/kube-config.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
 import { CatchpointBridgeController } from './catchpoint-bridge/controller.ts';
 import type { OperatorConfig } from './catchpoint-bridge/desired.ts';
-import { LeaderElector } from './leader-election.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 
 export const LEASE_NAME = 'catchpoint-bridge-operator';

@@ -20,7 +20,7 @@ import { Claims, formatMs, makeRow, type Row } from '../lib/report.ts';
 const CRS = 100;
 const MAX_RECONCILES_PER_CR = 5;
 const QUIET_WINDOW_MS = 5000;
-/** The work queue's defaults (src/operator/work-queue.ts) and the operator's workers. */
+/** The work queue's defaults (src/kube/work-queue.ts) and the operator's workers. */
 const RETRY_BURST = 100;
 const RETRY_QPS = 10;
 const WORKERS = 4;

@@ -9,25 +9,18 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeErrorCodes } from '../../../src/kube/errors.ts';
-import { kubeRequest } from '../../../src/kube/request.ts';
 import {
   LeaderElector,
   type LeaderElectorOptions,
+  type LeaseSpec,
   microTime,
-} from '../../../src/operator/leader-election.ts';
+} from '../../../src/kube/leader-election.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import { testLogger, waitFor } from './support.ts';
 
 // Short but valid: leaseDuration > renewDeadline > 1.2 × retryPeriod.
 const TIMING = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
-
-interface LeaseSpec {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-}
 
 let plane: ControlPlane;
 const electors: LeaderElector[] = [];

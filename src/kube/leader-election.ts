@@ -16,11 +16,12 @@
  * All requests go through request.ts as raw JSON: timestamps are MicroTime, which the API server
  * parses with six fractional digits (Date#toISOString's three are rejected).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from '../kube/errors.ts';
-import { kubeRequest } from '../kube/request.ts';
+import { spreadMs } from '../shared/backoff.ts';
+import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { pause, StoppableLoop } from './loop.ts';
+import { kubeRequest } from './request.ts';
 
 export interface LeaderElectorOptions {
   kc: KubeConfig;
@@ -43,7 +44,8 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
 }
 
-interface LeaseSpec {
+/** A coordination.k8s.io/v1 Lease's spec: who holds it, for how long, since when. */
+export interface LeaseSpec {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;
@@ -74,15 +76,13 @@ export class LeaderElector {
   readonly #onStartedLeading: LeaderElectorOptions['onStartedLeading'];
   readonly #onStoppedLeading: (() => void) | undefined;
 
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #loop = new StoppableLoop('leader elector', (signal) => this.#run(signal));
   /** The Lease as last read or written by us. */
   #lease: Lease | undefined;
   #observedRecord: string | undefined;
   #observedAt = 0;
   #term: { controller: AbortController; work: Promise<void> } | undefined;
   #failing = false;
-  #stopped = false;
 
   constructor(options: LeaderElectorOptions) {
     this.#kc = options.kc;
@@ -124,17 +124,12 @@ export class LeaderElector {
 
   /** Starts campaigning; idempotent. An elector cannot be restarted after stop(). */
   start(): void {
-    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, 'leader elector was stopped');
-    if (this.#loop !== undefined) return;
-    this.#abort = new AbortController();
-    this.#loop = this.#run(this.#abort.signal);
+    this.#loop.start();
   }
 
   /** Ends a term in progress, releases the Lease if we hold it, and stops campaigning. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
-    await this.#loop;
+    await this.#loop.stop();
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -156,7 +151,7 @@ export class LeaderElector {
   async #campaign(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
       if ((await this.#tryAcquireOrRenew(this.#renewDeadlineMs)) === 'ours') return true;
-      await pause(this.#retryPeriodMs * (1 + Math.random() * 0.2), signal);
+      await pause(spreadMs(this.#retryPeriodMs, 1, 1.2), signal);
     }
     return false;
   }
@@ -368,14 +363,4 @@ export class LeaderElector {
 /** RFC 3339 with exactly six fractional digits (metav1.MicroTime). */
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-/** Waits, resolving early (never rejecting) when the signal aborts. */
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return;
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch {
-    // Aborted.
-  }
 }

@@ -10,7 +10,7 @@ import {
   runWorkers,
   type WorkerErrorInfo,
   WorkQueue,
-} from '../../../src/operator/work-queue.ts';
+} from '../../../src/kube/work-queue.ts';
 
 /** A queue whose retries are quick, so tests measure behaviour, not waiting. */
 function fastQueue(baseMs = 5): WorkQueue {

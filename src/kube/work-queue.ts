@@ -12,6 +12,7 @@
  * After shutdown(), get() returns undefined at once (queued keys are dropped: a controller that
  * stops, e.g. on losing leadership, must not keep reconciling) and adds are ignored.
  */
+import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 
 export interface RateLimiter {
   /** Delay before the key may be retried; counts one more failure for it. */
@@ -22,22 +23,20 @@ export interface RateLimiter {
   retries(key: string): number;
 }
 
-/** Per-key exponential backoff: base × 2^failures, capped. */
+/** Per-key exponential backoff: base × 2^(earlier failures), capped; the first failure waits base. */
 export class ItemExponentialRateLimiter implements RateLimiter {
-  readonly #baseMs: number;
-  readonly #maxMs: number;
+  readonly #backoff: Backoff;
   readonly #failures = new Map<string, number>();
 
   constructor(baseMs = 100, maxMs = 5 * 60_000) {
-    this.#baseMs = baseMs;
-    this.#maxMs = maxMs;
+    // Exact steps, like client-go's: the global token bucket beside it is what bounds a retry storm.
+    this.#backoff = { baseMs, maxMs, jitter: 'none' };
   }
 
   when(key: string): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    // Capping the exponent keeps 2^n finite for keys that fail forever.
-    return Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(failures, 52));
+    return backoffDelayMs(failures + 1, this.#backoff);
   }
 
   forget(key: string): void {
