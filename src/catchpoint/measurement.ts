@@ -18,9 +18,18 @@
  * as dropped) from a missing one (absent, null, or "" as templates render an unmeasured value).
  */
 import { type CompiledPath, compilePath, readStep, resolvePath } from './path.ts';
-import type { CatchpointPush } from './push.ts';
 import { kPushBody, kPushSummary, kPushTemplate } from './symbols.ts';
-import { canonicalMeasurementKey } from './template.ts';
+import type { CatchpointPush } from './types.ts';
+
+/**
+ * Measurement keys are case-insensitive dot paths under Summary. `rtt` is the seed's name for
+ * `timing.total`, so both spellings address the same value (a template may map either).
+ * Template field maps, readMeasurement and the bridge's measurement list key through this.
+ */
+export function canonicalMeasurementKey(key: string): string {
+  const lower = key.toLowerCase();
+  return lower === 'rtt' ? 'timing.total' : lower;
+}
 
 const DERIVED_NONE = 0;
 const DERIVED_HOPS = 1;
