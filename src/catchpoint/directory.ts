@@ -19,14 +19,13 @@
  *    the current map stays, and a load with the new settings starts at once.
  */
 import type { Logger } from 'pino';
+import type { CatchpointCredentials } from '../api/secret-data.ts';
 import { backoffDelayMs, type RateLimitRetryOptions } from './backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { checkBaseURL } from './http.ts';
 import type { NodeInfo } from './node.ts';
 import { CatchpointV1Client, type V1BearerEncoding } from './rest-v1.ts';
 import { CatchpointV2Client } from './rest-v2.ts';
-
-export type CatchpointCredentials = { clientId: string; clientSecret: string } | { apiKey: string };
 
 export interface NodeDirectoryOptions {
   api: 'v1' | 'v2';
