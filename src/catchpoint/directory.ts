@@ -20,10 +20,11 @@
  */
 import type { Logger } from 'pino';
 import type { CatchpointCredentials } from '../api/secret-data.ts';
-import { backoffDelayMs, type RateLimitRetryOptions } from './backoff.ts';
+import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { checkBaseURL } from './http.ts';
 import type { NodeInfo } from './node.ts';
+import type { RateLimitRetryOptions } from './rate-limit.ts';
 import { CatchpointV1Client, type V1BearerEncoding } from './rest-v1.ts';
 import { CatchpointV2Client } from './rest-v2.ts';
 
@@ -241,17 +242,16 @@ export class NodeDirectory {
   }
 
   #periodicDelay(): number {
-    const random = this.#options.random ?? Math.random;
-    return Math.round(this.#options.refreshIntervalMs * (0.9 + 0.2 * random()));
+    return Math.round(spreadMs(this.#options.refreshIntervalMs, 0.9, 1.1, this.#options.random));
   }
 
+  /** Backoff after this.#failures failed loads; a 429's Retry-After lengthens it, uncapped. */
   #retryDelay(err: unknown): number {
     const o = this.#options;
-    const max = o.retryMaxDelayMs ?? Math.min(o.refreshIntervalMs, MAX_RETRY_DELAY_MS);
-    const base = Math.min(o.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS, max);
-    const delay = backoffDelayMs(this.#failures - 1, base, max, o.random ?? Math.random);
+    const maxMs = o.retryMaxDelayMs ?? Math.min(o.refreshIntervalMs, MAX_RETRY_DELAY_MS);
+    const baseMs = Math.min(o.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS, maxMs);
     const retryAfter = err instanceof CatchpointApiError ? (err.retryAfterMs ?? 0) : 0;
-    return Math.max(delay, retryAfter);
+    return backoffDelayMs(this.#failures, { baseMs, maxMs, random: o.random }, retryAfter);
   }
 
   #schedule(delayMs: number): void {

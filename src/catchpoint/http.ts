@@ -8,9 +8,9 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
-import { parseRetryAfterMs } from './backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { isObject } from './path.ts';
+import { parseRetryAfterMs } from './rate-limit.ts';
 
 export interface HttpSettings {
   dispatcher: Dispatcher;

@@ -18,7 +18,7 @@
  * The v1 list is not known to page (the seed read it whole); should an answer say `has_more`,
  * the next `pageNumber` is requested until a page adds no new node.
  */
-import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './backoff.ts';
+
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import {
   badResponse,
@@ -37,6 +37,7 @@ import {
 import type { NodeInfo } from './node.ts';
 import { mapV1Node } from './node-mapping.ts';
 import { isObject } from './path.ts';
+import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './rate-limit.ts';
 
 export type V1BearerEncoding = 'auto' | 'raw' | 'base64';
 

@@ -7,7 +7,7 @@
  * does not throw away the pages already read; other failures end the listing and the caller
  * (the directory) retries the whole of it later.
  */
-import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './backoff.ts';
+
 import { CatchpointConfigError } from './errors.ts';
 import {
   badResponse,
@@ -25,6 +25,7 @@ import {
 import type { NodeInfo } from './node.ts';
 import { mapV2Node } from './node-mapping.ts';
 import { isObject } from './path.ts';
+import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './rate-limit.ts';
 
 export interface RestV2Options {
   /** e.g. https://io.catchpoint.com (the client appends /api/v2/...). */
