@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { CatchpointCredentials } from '../api/secret-data.ts';
 import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
-import { checkBaseURL } from './http.ts';
+import { checkBaseURL, type RestClientOptions } from './http.ts';
 import type { NodeInfo } from './node.ts';
 import type { RateLimitRetryOptions } from './rate-limit.ts';
 import { CatchpointV1Client, type V1BearerEncoding } from './rest-v1.ts';
@@ -276,7 +276,7 @@ export class NodeDirectory {
 
 /** The REST client for the options' API. */
 export function createNodeSource(options: NodeDirectoryOptions): NodeSource {
-  const common = {
+  const common: RestClientOptions = {
     baseURL: options.baseURL,
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
