@@ -9,7 +9,8 @@
  *  - After a successful load the next comes after refreshIntervalMs ± 10 % (jitter keeps a fleet
  *    of bridges from calling Catchpoint in step).
  *  - A failed load keeps the last good directory and retries with exponential backoff (capped at
- *    the refresh interval and 5 min, and never sooner than a 429's Retry-After).
+ *    the refresh interval and 5 min, and never sooner than a 429's Retry-After). Both waits are
+ *    shared/backoff.ts's (spreadMs, backoffDelayMs).
  *  - An unknown node triggers a reload no sooner than unknownNodeRefreshMinIntervalMs after the
  *    previous attempt, and not while a retry with backoff is pending. Ids still missing after a
  *    reload (a private node, a typo in a template) do not trigger again until the next reload,

@@ -5,7 +5,8 @@
  *
  * Keys are case-insensitive dot paths under `Summary` ('timing.total', 'byte.response.totalcontent',
  * 'ping.packetlosspct', 'score.speedindex', any other Summary path), `rtt` as an alias of
- * 'timing.total', plus three keys derived from `Diagnostic.TraceRoute.Hops` (notes §2.4):
+ * 'timing.total' (canonicalMeasurementKey resolves it: go through it rather than spell the alias
+ * out again), plus three keys derived from `Diagnostic.TraceRoute.Hops` (notes §2.4):
  *  - traceroute.hops: number of hops;
  *  - traceroute.rtt: mean of the last hop's answered probes (ms);
  *  - traceroute.loss: percent of the last hop's probes that got no answer (null), 0–100, rounded

@@ -1,7 +1,7 @@
 /**
  * Compiles a Template field map (where each value of a user-defined Catchpoint template lives in
  * the body) into path steps, once per config generation. parsePush and readMeasurement then only
- * walk precompiled steps.
+ * walk precompiled steps. The field map and its compiled form are declared in types.ts.
  */
 import { PushFormatError } from './errors.ts';
 import { canonicalMeasurementKey } from './measurement.ts';
