@@ -20,14 +20,14 @@
  * cannot be read (an unreadable error code) gets no status or error point.
  */
 import type { CatchpointBridgeSpec, Dimension } from '../api/types.ts';
-import type { NodeInfo } from '../catchpoint/node.ts';
 import {
-  type CatchpointPush,
+  canonicalMeasurementKey,
   NOT_A_NUMBER,
   readMeasurementOrInvalid,
-  statusUnknown,
-} from '../catchpoint/push.ts';
-import { canonicalMeasurementKey } from '../catchpoint/template.ts';
+} from '../catchpoint/measurement.ts';
+import type { NodeInfo } from '../catchpoint/node.ts';
+import { statusUnknown } from '../catchpoint/push.ts';
+import type { CatchpointPush } from '../catchpoint/types.ts';
 import type { EncodedDatapoint } from '../opentsdb/datapoint.ts';
 import { sanitizeTagValue, wireValue } from '../opentsdb/sanitize.ts';
 

@@ -9,7 +9,8 @@
  *  - After a successful load the next comes after refreshIntervalMs ± 10 % (jitter keeps a fleet
  *    of bridges from calling Catchpoint in step).
  *  - A failed load keeps the last good directory and retries with exponential backoff (capped at
- *    the refresh interval and 5 min, and never sooner than a 429's Retry-After).
+ *    the refresh interval and 5 min, and never sooner than a 429's Retry-After). Both waits are
+ *    shared/backoff.ts's (spreadMs, backoffDelayMs).
  *  - An unknown node triggers a reload no sooner than unknownNodeRefreshMinIntervalMs after the
  *    previous attempt, and not while a retry with backoff is pending. Ids still missing after a
  *    reload (a private node, a typo in a template) do not trigger again until the next reload,
@@ -19,14 +20,14 @@
  *    the current map stays, and a load with the new settings starts at once.
  */
 import type { Logger } from 'pino';
-import { backoffDelayMs, type RateLimitRetryOptions } from './backoff.ts';
+import type { CatchpointCredentials } from '../api/secret-data.ts';
+import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
-import { checkBaseURL } from './http.ts';
+import { checkBaseURL, type RestClientOptions } from './http.ts';
 import type { NodeInfo } from './node.ts';
+import type { RateLimitRetryOptions } from './rate-limit.ts';
 import { CatchpointV1Client, type V1BearerEncoding } from './rest-v1.ts';
 import { CatchpointV2Client } from './rest-v2.ts';
-
-export type CatchpointCredentials = { clientId: string; clientSecret: string } | { apiKey: string };
 
 export interface NodeDirectoryOptions {
   api: 'v1' | 'v2';
@@ -242,17 +243,16 @@ export class NodeDirectory {
   }
 
   #periodicDelay(): number {
-    const random = this.#options.random ?? Math.random;
-    return Math.round(this.#options.refreshIntervalMs * (0.9 + 0.2 * random()));
+    return Math.round(spreadMs(this.#options.refreshIntervalMs, 0.9, 1.1, this.#options.random));
   }
 
+  /** Backoff after this.#failures failed loads; a 429's Retry-After lengthens it, uncapped. */
   #retryDelay(err: unknown): number {
     const o = this.#options;
-    const max = o.retryMaxDelayMs ?? Math.min(o.refreshIntervalMs, MAX_RETRY_DELAY_MS);
-    const base = Math.min(o.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS, max);
-    const delay = backoffDelayMs(this.#failures - 1, base, max, o.random ?? Math.random);
+    const maxMs = o.retryMaxDelayMs ?? Math.min(o.refreshIntervalMs, MAX_RETRY_DELAY_MS);
+    const baseMs = Math.min(o.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS, maxMs);
     const retryAfter = err instanceof CatchpointApiError ? (err.retryAfterMs ?? 0) : 0;
-    return Math.max(delay, retryAfter);
+    return backoffDelayMs(this.#failures, { baseMs, maxMs, random: o.random }, retryAfter);
   }
 
   #schedule(delayMs: number): void {
@@ -277,7 +277,7 @@ export class NodeDirectory {
 
 /** The REST client for the options' API. */
 export function createNodeSource(options: NodeDirectoryOptions): NodeSource {
-  const common = {
+  const common: RestClientOptions = {
     baseURL: options.baseURL,
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),

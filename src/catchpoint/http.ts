@@ -1,6 +1,8 @@
 /**
- * The one place the REST clients touch the network: an undici request with a deadline and a
- * capped JSON body, and the mapping of HTTP outcomes to coded CatchpointApiErrors.
+ * The one place the REST clients touch the network: CatchpointHttp, what both clients send their
+ * requests through (base URL, a dispatcher of their own, an undici request with a deadline and a
+ * capped JSON body, the 429 retries), and the mapping of HTTP outcomes to coded
+ * CatchpointApiErrors.
  *
  * Credentials travel only in headers and request bodies, never in URLs, and no request header or
  * body ends up in an error. Text quoted from Catchpoint's answers is cut short and scrubbed of
@@ -8,11 +10,26 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
-import { parseRetryAfterMs } from './backoff.ts';
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { isObject } from './path.ts';
+import {
+  DEFAULT_RATE_LIMIT_RETRY,
+  parseRetryAfterMs,
+  type RateLimitRetryOptions,
+  retryRateLimited,
+} from './rate-limit.ts';
 
-export interface HttpSettings {
+/** What both REST clients (rest-v1.ts, rest-v2.ts) are configured with besides credentials. */
+export interface RestClientOptions {
+  /** e.g. https://io.catchpoint.com (the client appends the API's path). */
+  baseURL: string;
+  rateLimit?: Partial<RateLimitRetryOptions>;
+  /** Per request. Default 30 s. */
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+}
+
+interface HttpSettings {
   dispatcher: Dispatcher;
   /** Deadline for one request, response body included. */
   timeoutMs: number;
@@ -20,13 +37,53 @@ export interface HttpSettings {
   maxResponseBytes: number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 30_000;
-export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 const USER_AGENT = 'catchpoint-bridge';
 
-/** A keep-alive dispatcher owned by one REST client. */
-export function createDispatcher(timeoutMs: number): Agent {
+/**
+ * One REST client's way to Catchpoint: its base URL, a keep-alive dispatcher of its own (closed
+ * with the client), the per-request deadline and body cap, and its 429 retry policy.
+ */
+export class CatchpointHttp {
+  readonly #baseURL: string;
+  readonly #retry: RateLimitRetryOptions;
+  readonly #settings: HttpSettings;
+
+  /** Throws CatchpointConfigError for a baseURL that is not an http(s) URL. */
+  constructor(options: RestClientOptions) {
+    this.#baseURL = checkBaseURL(options.baseURL);
+    this.#retry = { ...DEFAULT_RATE_LIMIT_RETRY, ...options.rateLimit };
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#settings = {
+      dispatcher: createDispatcher(timeoutMs),
+      timeoutMs,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    };
+  }
+
+  /** The base URL + `path` (and `query`), keeping a path prefix of the base (see joinURL). */
+  url(path: string, query?: Record<string, string>): URL {
+    return joinURL(this.#baseURL, path, query);
+  }
+
+  /** One request (requestJson) with this client's dispatcher, deadline and body cap. */
+  request(req: JsonRequest, signal?: AbortSignal): Promise<JsonResponse> {
+    return requestJson(req, this.#settings, signal);
+  }
+
+  /** Runs `attempt`, retrying it on CPB_ERR_CATCHPOINT_RATE_LIMITED (retryRateLimited). */
+  retryRateLimited<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retryRateLimited(attempt, this.#retry, signal);
+  }
+
+  close(): Promise<void> {
+    return this.#settings.dispatcher.close();
+  }
+}
+
+function createDispatcher(timeoutMs: number): Agent {
   return new Agent({
     keepAliveTimeout: 10_000,
     connect: { timeout: Math.min(timeoutMs, 10_000) },
@@ -56,7 +113,7 @@ export interface JsonRequest {
  * Sends one request and reads its body as JSON (whatever the status). Network failures and
  * timeouts become CPB_ERR_CATCHPOINT_UNAVAILABLE; aborting `signal` rejects with its reason.
  */
-export async function requestJson(
+async function requestJson(
   req: JsonRequest,
   settings: HttpSettings,
   signal?: AbortSignal,
@@ -128,7 +185,7 @@ function networkReason(err: unknown): string {
 const QUOTE_MAX = 120;
 
 /** Catchpoint's own explanation in an error body: v1 `{Message}`, v2 `{errors: [{message}]}`. */
-export function catchpointMessage(json: unknown): string | undefined {
+function catchpointMessage(json: unknown): string | undefined {
   if (!isObject(json)) return undefined;
   if (typeof json.Message === 'string') return json.Message;
   if (typeof json.message === 'string') return json.message;
@@ -139,6 +196,15 @@ export function catchpointMessage(json: unknown): string | undefined {
     if (isObject(first) && typeof first.message === 'string') return first.message;
   }
   return undefined;
+}
+
+/**
+ * Catchpoint's explanation, scrubbed, as the tail of a message (': Expired token'); '' when the
+ * body has none.
+ */
+export function catchpointSaid(json: unknown, secrets: readonly string[]): string {
+  const said = catchpointMessage(json);
+  return said === undefined ? '' : `: ${scrub(said, secrets)}`;
 }
 
 /** Cuts `text` short and replaces every secret in it, so it is safe in a message or a log. */
@@ -160,8 +226,7 @@ export function errorForStatus(
   what: string,
   secrets: readonly string[],
 ): CatchpointApiError {
-  const said = catchpointMessage(res.json);
-  const detail = said === undefined ? '' : `: ${scrub(said, secrets)}`;
+  const detail = catchpointSaid(res.json, secrets);
   const status = res.status;
   if (status === 401 || status === 403) {
     return new CatchpointApiError('CPB_ERR_CATCHPOINT_AUTH', `${what}: HTTP ${status}${detail}`, { status });
@@ -192,7 +257,7 @@ export function badResponse(what: string, reason: string, status?: number): Catc
 }
 
 /** `base` + `path`, keeping a path prefix of the base (a proxy mounted under /catchpoint). */
-export function joinURL(base: string, path: string, query?: Record<string, string>): URL {
+function joinURL(base: string, path: string, query?: Record<string, string>): URL {
   const url = new URL(base);
   url.pathname = url.pathname.replace(/\/+$/, '') + path;
   url.search = '';

@@ -5,7 +5,8 @@
  *
  * Keys are case-insensitive dot paths under `Summary` ('timing.total', 'byte.response.totalcontent',
  * 'ping.packetlosspct', 'score.speedindex', any other Summary path), `rtt` as an alias of
- * 'timing.total', plus three keys derived from `Diagnostic.TraceRoute.Hops` (notes §2.4):
+ * 'timing.total' (canonicalMeasurementKey resolves it: go through it rather than spell the alias
+ * out again), plus three keys derived from `Diagnostic.TraceRoute.Hops` (notes §2.4):
  *  - traceroute.hops: number of hops;
  *  - traceroute.rtt: mean of the last hop's answered probes (ms);
  *  - traceroute.loss: percent of the last hop's probes that got no answer (null), 0–100, rounded
@@ -18,9 +19,18 @@
  * as dropped) from a missing one (absent, null, or "" as templates render an unmeasured value).
  */
 import { type CompiledPath, compilePath, readStep, resolvePath } from './path.ts';
-import type { CatchpointPush } from './push.ts';
 import { kPushBody, kPushSummary, kPushTemplate } from './symbols.ts';
-import { canonicalMeasurementKey } from './template.ts';
+import type { CatchpointPush } from './types.ts';
+
+/**
+ * Measurement keys are case-insensitive dot paths under Summary. `rtt` is the seed's name for
+ * `timing.total`, so both spellings address the same value (a template may map either).
+ * Template field maps, readMeasurement and the bridge's measurement list key through this.
+ */
+export function canonicalMeasurementKey(key: string): string {
+  const lower = key.toLowerCase();
+  return lower === 'rtt' ? 'timing.total' : lower;
+}
 
 const DERIVED_NONE = 0;
 const DERIVED_HOPS = 1;

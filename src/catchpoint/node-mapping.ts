@@ -25,41 +25,45 @@ const MAX_ASN = 4294967295;
 const AS_PREFIX = /^\s*AS\s*(\d{1,10})\b/i;
 
 export function mapV1Node(item: unknown): NodeInfo | undefined {
-  if (!isObject(item)) return undefined;
-  const id = nodeId(item.id);
-  if (id === undefined) return undefined;
-  const info: NodeInfo = { id };
-  set(info, 'name', text(item.name));
-  set(info, 'asn', asnFromV1(item.asn));
-  set(info, 'city', nameOf(item.city));
-  set(info, 'country', nameOf(item.country));
-  set(info, 'region', nameOf(item.region));
-  set(info, 'continent', nameOf(item.continent));
-  set(info, 'isp', nameOf(item.isp) ?? (info.name === undefined ? undefined : ispFromNodeName(info.name)));
-  set(info, 'networkType', nameOf(item.network_type));
-  return completeGeography(info);
+  return mapNode(item, (v1) => ({
+    asn: asnFromV1(v1.asn),
+    region: nameOf(v1.region),
+    continent: nameOf(v1.continent),
+    isp: nameOf(v1.isp),
+    networkType: nameOf(v1.network_type),
+  }));
 }
 
 export function mapV2Node(item: unknown): NodeInfo | undefined {
+  // The public-node model has no region, continent or ISP; richer live responses may.
+  return mapNode(item, (v2) => ({
+    asn: isObject(v2.asn) ? asnNumber(v2.asn.id) : asnNumber(v2.asn),
+    region: nameOf(v2.state) ?? nameOf(v2.region),
+    continent: nameOf(v2.continent),
+    isp: nameOf(v2.internetServiceProvider) ?? nameOf(v2.isp),
+    networkType: nameOf(v2.networkType),
+  }));
+}
+
+/** The fields v1 and v2 keep in different places (id, name, city and country they share). */
+type ApiFields = Pick<NodeInfo, 'asn' | 'region' | 'continent' | 'isp' | 'networkType'>;
+
+/** The steps both APIs share around what `read` takes from the item. */
+function mapNode(item: unknown, read: (item: Record<string, unknown>) => ApiFields): NodeInfo | undefined {
   if (!isObject(item)) return undefined;
   const id = nodeId(item.id);
   if (id === undefined) return undefined;
+  const name = text(item.name);
+  const fields = read(item);
   const info: NodeInfo = { id };
-  set(info, 'name', text(item.name));
-  set(info, 'asn', isObject(item.asn) ? asnNumber(item.asn.id) : asnNumber(item.asn));
+  set(info, 'name', name);
+  set(info, 'asn', fields.asn);
   set(info, 'city', nameOf(item.city));
   set(info, 'country', nameOf(item.country));
-  // The public-node model has no region, continent or ISP; richer live responses may.
-  set(info, 'region', nameOf(item.state) ?? nameOf(item.region));
-  set(info, 'continent', nameOf(item.continent));
-  set(
-    info,
-    'isp',
-    nameOf(item.internetServiceProvider) ??
-      nameOf(item.isp) ??
-      (info.name === undefined ? undefined : ispFromNodeName(info.name)),
-  );
-  set(info, 'networkType', nameOf(item.networkType));
+  set(info, 'region', fields.region);
+  set(info, 'continent', fields.continent);
+  set(info, 'isp', fields.isp ?? (name === undefined ? undefined : ispFromNodeName(name)));
+  set(info, 'networkType', fields.networkType);
   return completeGeography(info);
 }
 

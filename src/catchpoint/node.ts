@@ -7,9 +7,7 @@
  * because OpenTSDB rejects empty tag values (the seed's defect).
  */
 import { lookupCountry } from './geo.ts';
-import type { CatchpointPush } from './push.ts';
-
-export { continentForCountry } from './geo.ts';
+import type { CatchpointPush } from './types.ts';
 
 export interface NodeInfo {
   /** Catchpoint node id, digits. */

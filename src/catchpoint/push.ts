@@ -1,7 +1,7 @@
 /**
  * One Catchpoint Test Data Webhook push (one test run on one node) → CatchpointPush, as a pure
  * function. See docs/catchpoint.md §2 (default JSON v3–v5), §3 (templates), §6 (timestamps), §7
- * (failures).
+ * (failures). The push's type is in types.ts, template field maps are compiled by template.ts.
  *
  * Rules:
  *  - The body is one JSON object (Catchpoint never batches). Unknown keys are ignored and missing
@@ -13,7 +13,8 @@
  *  - Optional fields are lenient: a NodeName, Asn or error code in a shape the bridge cannot read
  *    is left out and listed in `dropped` (the bridge counts and logs it), because the run's other
  *    values are still worth writing and a 400 would make Catchpoint resend the push nine times
- *    (§8.2) for nothing. Measurements are read later (readMeasurement) and are lenient the same way.
+ *    (§8.2) for nothing. Measurements are read later (readMeasurement, measurement.ts) and are
+ *    lenient the same way.
  *
  * Failure status (errorCode is set iff the run failed, §7):
  *  - `Summary.Error.Code` (number or string) other than 0 → that code as a string. Text ("DNS
@@ -32,72 +33,9 @@
 import { describeValue, PushFormatError, PushParseError } from './errors.ts';
 import { compilePath, isObject, type PathStep, readStep, resolvePath } from './path.ts';
 import { kPushBody, kPushSummary, kPushTemplate } from './symbols.ts';
-import { type CompiledTemplate, compileTemplate } from './template.ts';
+import { compileTemplate } from './template.ts';
 import { isDigits, parseCatchpointTimestamp, parseTemplateTimestamp } from './timestamp.ts';
-
-export { NOT_A_NUMBER, readMeasurement, readMeasurementOrInvalid } from './measurement.ts';
-
-export type PushFormat = { type: 'json' } | { type: 'template'; fields: TemplateFieldMap };
-
-/**
- * Where each field lives in a Template body, as dot paths ('TestDetails.TestId',
- * 'Summary.TotalTime'; a numeric segment indexes an array). `measurements` maps a measurement
- * key ('timing.total' or 'rtt', 'timing.dns', ...) to the path of its value. Treat a field map
- * as immutable: its compilation is cached by object identity.
- */
-export interface TemplateFieldMap {
-  testId: string;
-  nodeId: string;
-  timestamp: string;
-  nodeName?: string;
-  asn?: string;
-  errorCode?: string;
-  measurements?: Record<string, string>;
-}
-
-type JsonObject = Record<string, unknown>;
-
-/** An optional field left out of a push because its value could not be read (never a 400). */
-export interface DroppedField {
-  /** Which field: the label of catchpoint_bridge_field_invalid_total. */
-  field: 'nodeName' | 'asn' | 'errorCode';
-  /** Where it was, in the push's own terms ('Summary.Error.Code', 'TestDetails.Asn'). */
-  path: string;
-  /** What was there, described and cut short (describeValue), for the log line. */
-  value: string;
-}
-
-/** Whether the run's status could not be read: an unreadable error code and no failure flag. */
-export function statusUnknown(push: CatchpointPush): boolean {
-  return push.errorCode === undefined && push.dropped !== undefined && push.dropped.some(isErrorCode);
-}
-
-function isErrorCode(d: DroppedField): boolean {
-  return d.field === 'errorCode';
-}
-
-export interface CatchpointPush {
-  /** Catchpoint test id, digits only, no leading zeros. */
-  testId: string;
-  /** Catchpoint node id, digits only, no leading zeros. */
-  nodeId: string;
-  /** "City, CC - ISP" as Catchpoint names the node; undefined when absent or empty. */
-  nodeName?: string;
-  /** AS number of the node, digits only ('AS' prefix dropped); undefined when absent or invalid. */
-  asn?: string;
-  /** Start of the run, epoch milliseconds, UTC. */
-  timestampMs: number;
-  /** Present iff the run failed: the error code, or 'unknown' when the failure had none. */
-  errorCode?: string;
-  /** Optional fields the push carried in a shape the bridge cannot read; undefined when none. */
-  dropped?: readonly DroppedField[];
-  /** The parsed body; internal to readMeasurement. Absent on hand-built pushes. */
-  readonly [kPushBody]?: JsonObject;
-  /** Default JSON: the Summary object (undefined when the push has none). */
-  readonly [kPushSummary]?: JsonObject;
-  /** Template pushes: the compiled field map their measurements are read through. */
-  readonly [kPushTemplate]?: CompiledTemplate;
-}
+import type { CatchpointPush, CompiledTemplate, DroppedField, JsonObject, PushFormat } from './types.ts';
 
 /**
  * Parses one push. Throws PushParseError (code, path, message) for a body the bridge cannot
@@ -116,6 +54,15 @@ export function parsePush(body: Buffer | string, format: PushFormat): Catchpoint
 /** The parsed body of a push, for readers of fields this module does not model (read only). */
 export function pushBody(push: CatchpointPush): Readonly<JsonObject> | undefined {
   return push[kPushBody];
+}
+
+/** Whether the run's status could not be read: an unreadable error code and no failure flag. */
+export function statusUnknown(push: CatchpointPush): boolean {
+  return push.errorCode === undefined && push.dropped !== undefined && push.dropped.some(isErrorCode);
+}
+
+function isErrorCode(d: DroppedField): boolean {
+  return d.field === 'errorCode';
 }
 
 const MAX_REASON = 120;

@@ -18,21 +18,15 @@
  * The v1 list is not known to page (the seed read it whole); should an answer say `has_more`,
  * the next `pageNumber` is requested until a page adds no new node.
  */
-import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './backoff.ts';
+
 import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import {
   badResponse,
-  catchpointMessage,
-  checkBaseURL,
-  createDispatcher,
-  DEFAULT_MAX_RESPONSE_BYTES,
-  DEFAULT_TIMEOUT_MS,
+  CatchpointHttp,
+  catchpointSaid,
   errorForStatus,
-  type HttpSettings,
   type JsonResponse,
-  joinURL,
-  requestJson,
-  scrub,
+  type RestClientOptions,
 } from './http.ts';
 import type { NodeInfo } from './node.ts';
 import { mapV1Node } from './node-mapping.ts';
@@ -40,9 +34,8 @@ import { isObject } from './path.ts';
 
 export type V1BearerEncoding = 'auto' | 'raw' | 'base64';
 
-export interface RestV1Options {
-  /** e.g. https://io.catchpoint.com (the client appends /ui/api/...). */
-  baseURL: string;
+/** The OAuth client credentials and the v1 knobs; the client appends /ui/api/... to baseURL. */
+export interface RestV1Options extends RestClientOptions {
   clientId: string;
   clientSecret: string;
   /** Default 'auto'. */
@@ -51,10 +44,6 @@ export interface RestV1Options {
   now?: () => number;
   /** Safety stop should the server keep saying has_more. Default 100 pages. */
   maxPages?: number;
-  rateLimit?: Partial<RateLimitRetryOptions>;
-  /** Per request. Default 30 s. */
-  timeoutMs?: number;
-  maxResponseBytes?: number;
 }
 
 interface Token {
@@ -69,14 +58,12 @@ const MAX_RENEW_EARLY_MS = 60_000;
 type AuthProblem = 'expired' | 'rejected' | undefined;
 
 export class CatchpointV1Client {
-  readonly #baseURL: string;
+  readonly #http: CatchpointHttp;
   readonly #clientId: string;
   readonly #clientSecret: string;
   readonly #mode: V1BearerEncoding;
   readonly #now: () => number;
   readonly #maxPages: number;
-  readonly #retry: RateLimitRetryOptions;
-  readonly #http: HttpSettings;
   #encoding: 'raw' | 'base64';
   #token: Token | undefined;
   #tokenRequest: Promise<Token> | undefined;
@@ -92,20 +79,13 @@ export class CatchpointV1Client {
     if (mode !== 'auto' && mode !== 'raw' && mode !== 'base64') {
       throw new CatchpointConfigError("v1 bearer encoding must be 'auto', 'raw' or 'base64'");
     }
-    this.#baseURL = checkBaseURL(options.baseURL);
+    this.#http = new CatchpointHttp(options);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#mode = mode;
     this.#encoding = mode === 'base64' ? 'base64' : 'raw';
     this.#now = options.now ?? Date.now;
     this.#maxPages = options.maxPages ?? 100;
-    this.#retry = { ...DEFAULT_RATE_LIMIT_RETRY, ...options.rateLimit };
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#http = {
-      dispatcher: createDispatcher(timeoutMs),
-      timeoutMs,
-      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-    };
   }
 
   /** The bearer form in use: the configured one, or in 'auto' the one that last worked. */
@@ -117,11 +97,7 @@ export class CatchpointV1Client {
     const nodes = new Map<string, NodeInfo>();
     for (let page = 1; page <= this.#maxPages; page++) {
       const what = page === 1 ? 'v1 node list' : `v1 node list page ${page}`;
-      const url = joinURL(
-        this.#baseURL,
-        '/ui/api/v1/nodes',
-        page === 1 ? undefined : { pageNumber: String(page) },
-      );
+      const url = this.#http.url('/ui/api/v1/nodes', page === 1 ? undefined : { pageNumber: String(page) });
       const res = await this.#authorizedGet(url, what, signal);
       const json = res.json;
       const items = Array.isArray(json) ? json : isObject(json) ? json.items : undefined;
@@ -138,7 +114,7 @@ export class CatchpointV1Client {
   }
 
   async close(): Promise<void> {
-    await this.#http.dispatcher.close();
+    await this.#http.close();
   }
 
   /** GET with the bearer token, handling expiry, the encoding quirk and 429s (see the top). */
@@ -148,9 +124,8 @@ export class CatchpointV1Client {
     let renewed = false;
     for (;;) {
       const token = await this.#getToken(signal);
-      const res = await retryRateLimited(
+      const res = await this.#http.retryRateLimited(
         () => this.#get(url, token, encoding, what, signal),
-        this.#retry,
         signal,
       );
       const problem = authProblem(res);
@@ -171,10 +146,9 @@ export class CatchpointV1Client {
         encoding = this.#encoding;
         continue;
       }
-      const said = catchpointMessage(res.json);
       throw new CatchpointApiError(
         'CPB_ERR_CATCHPOINT_AUTH',
-        `${what}: token refused (HTTP ${res.status}${said === undefined ? '' : `: ${scrub(said, this.#secrets(token))}`})`,
+        `${what}: token refused (HTTP ${res.status}${catchpointSaid(res.json, this.#secrets(token))})`,
         { status: res.status },
       );
     }
@@ -188,9 +162,8 @@ export class CatchpointV1Client {
     signal?: AbortSignal,
   ): Promise<JsonResponse> {
     const bearer = encoding === 'base64' ? Buffer.from(token, 'utf8').toString('base64') : token;
-    const res = await requestJson(
+    const res = await this.#http.request(
       { method: 'GET', url, headers: { authorization: `Bearer ${bearer}` }, what },
-      this.#http,
       signal,
     );
     if (res.status === 429) throw errorForStatus(res, what, this.#secrets(token));
@@ -200,11 +173,11 @@ export class CatchpointV1Client {
   async #getToken(signal?: AbortSignal): Promise<string> {
     const current = this.#token;
     if (current !== undefined && this.#now() < current.renewAt) return current.value;
-    this.#tokenRequest ??= retryRateLimited(() => this.#requestToken(signal), this.#retry, signal).finally(
-      () => {
+    this.#tokenRequest ??= this.#http
+      .retryRateLimited(() => this.#requestToken(signal), signal)
+      .finally(() => {
         this.#tokenRequest = undefined;
-      },
-    );
+      });
     const token = await this.#tokenRequest;
     this.#token = token;
     return token.value;
@@ -217,10 +190,10 @@ export class CatchpointV1Client {
   async #requestToken(signal?: AbortSignal): Promise<Token> {
     const what = 'v1 token request';
     const requestedAt = this.#now();
-    const res = await requestJson(
+    const res = await this.#http.request(
       {
         method: 'POST',
-        url: joinURL(this.#baseURL, '/ui/api/token'),
+        url: this.#http.url('/ui/api/token'),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
           grant_type: 'client_credentials',
@@ -229,7 +202,6 @@ export class CatchpointV1Client {
         }).toString(),
         what,
       },
-      this.#http,
       signal,
     );
     // OAuth servers answer bad client credentials with 400 (invalid_client) as often as 401.

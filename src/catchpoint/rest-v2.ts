@@ -7,71 +7,51 @@
  * does not throw away the pages already read; other failures end the listing and the caller
  * (the directory) retries the whole of it later.
  */
-import { DEFAULT_RATE_LIMIT_RETRY, type RateLimitRetryOptions, retryRateLimited } from './backoff.ts';
+
 import { CatchpointConfigError } from './errors.ts';
 import {
   badResponse,
-  catchpointMessage,
-  checkBaseURL,
-  createDispatcher,
-  DEFAULT_MAX_RESPONSE_BYTES,
-  DEFAULT_TIMEOUT_MS,
+  CatchpointHttp,
+  catchpointSaid,
   errorForStatus,
-  type HttpSettings,
-  joinURL,
-  requestJson,
-  scrub,
+  type RestClientOptions,
 } from './http.ts';
 import type { NodeInfo } from './node.ts';
 import { mapV2Node } from './node-mapping.ts';
 import { isObject } from './path.ts';
 
-export interface RestV2Options {
-  /** e.g. https://io.catchpoint.com (the client appends /api/v2/...). */
-  baseURL: string;
+/** The API key and the paging knobs; the client appends /api/v2/... to baseURL. */
+export interface RestV2Options extends RestClientOptions {
   apiKey: string;
   /** Nodes per page, at most 100 (the API's maximum). Default 100. */
   pageSize?: number;
   /** Safety stop for a server that always says hasMore. Default 1000 pages. */
   maxPages?: number;
-  rateLimit?: Partial<RateLimitRetryOptions>;
-  /** Per request. Default 30 s. */
-  timeoutMs?: number;
-  maxResponseBytes?: number;
 }
 
 const MAX_PAGE_SIZE = 100;
 
 export class CatchpointV2Client {
-  readonly #baseURL: string;
+  readonly #http: CatchpointHttp;
   readonly #apiKey: string;
   readonly #pageSize: number;
   readonly #maxPages: number;
-  readonly #retry: RateLimitRetryOptions;
-  readonly #http: HttpSettings;
 
   constructor(options: RestV2Options) {
     if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) {
       throw new CatchpointConfigError('Catchpoint v2 needs a non-empty apiKey');
     }
-    this.#baseURL = checkBaseURL(options.baseURL);
+    this.#http = new CatchpointHttp(options);
     this.#apiKey = options.apiKey;
     this.#pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.trunc(options.pageSize ?? MAX_PAGE_SIZE)));
     this.#maxPages = options.maxPages ?? 1000;
-    this.#retry = { ...DEFAULT_RATE_LIMIT_RETRY, ...options.rateLimit };
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#http = {
-      dispatcher: createDispatcher(timeoutMs),
-      timeoutMs,
-      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-    };
   }
 
   /** Every node visible to the key, all pages. */
   async fetchNodes(signal?: AbortSignal): Promise<NodeInfo[]> {
     const nodes: NodeInfo[] = [];
     for (let page = 1; page <= this.#maxPages; page++) {
-      const data = await retryRateLimited(() => this.#fetchPage(page, signal), this.#retry, signal);
+      const data = await this.#http.retryRateLimited(() => this.#fetchPage(page, signal), signal);
       for (const item of data.nodes) {
         const node = mapV2Node(item);
         if (node !== undefined) nodes.push(node);
@@ -82,30 +62,28 @@ export class CatchpointV2Client {
   }
 
   async close(): Promise<void> {
-    await this.#http.dispatcher.close();
+    await this.#http.close();
   }
 
   async #fetchPage(page: number, signal?: AbortSignal): Promise<{ nodes: unknown[]; hasMore: boolean }> {
     const what = `v2 node list page ${page}`;
-    const res = await requestJson(
+    const res = await this.#http.request(
       {
         method: 'GET',
-        url: joinURL(this.#baseURL, '/api/v2/nodes/all', {
+        url: this.#http.url('/api/v2/nodes/all', {
           pageNumber: String(page),
           pageSize: String(this.#pageSize),
         }),
         headers: { authorization: `Bearer ${this.#apiKey}` },
         what,
       },
-      this.#http,
       signal,
     );
     if (res.status < 200 || res.status > 299) throw errorForStatus(res, what, [this.#apiKey]);
     const envelope = res.json;
     if (!isObject(envelope)) throw badResponse(what, 'body is not a JSON object', res.status);
     if (envelope.completed === false) {
-      const said = catchpointMessage(envelope);
-      const detail = said === undefined ? '' : `: ${scrub(said, [this.#apiKey])}`;
+      const detail = catchpointSaid(envelope, [this.#apiKey]);
       throw badResponse(what, `answer says completed: false${detail}`, res.status);
     }
     const data = envelope.data;

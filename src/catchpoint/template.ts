@@ -1,37 +1,12 @@
 /**
  * Compiles a Template field map (where each value of a user-defined Catchpoint template lives in
  * the body) into path steps, once per config generation. parsePush and readMeasurement then only
- * walk precompiled steps.
+ * walk precompiled steps. The field map and its compiled form are declared in types.ts.
  */
 import { PushFormatError } from './errors.ts';
+import { canonicalMeasurementKey } from './measurement.ts';
 import { type CompiledPath, compilePath } from './path.ts';
-import type { TemplateFieldMap } from './push.ts';
-
-export interface FieldRef {
-  /** The path as configured, used in error messages ('TestDetails.TestId'). */
-  readonly path: string;
-  readonly steps: CompiledPath;
-}
-
-export interface CompiledTemplate {
-  readonly testId: FieldRef;
-  readonly nodeId: FieldRef;
-  readonly timestamp: FieldRef;
-  readonly nodeName: FieldRef | undefined;
-  readonly asn: FieldRef | undefined;
-  readonly errorCode: FieldRef | undefined;
-  /** Canonical measurement key (see canonicalMeasurementKey) → path of its value. */
-  readonly measurements: ReadonlyMap<string, CompiledPath>;
-}
-
-/**
- * Measurement keys are case-insensitive dot paths under Summary. `rtt` is the seed's name for
- * `timing.total`, so both spellings address the same value (a template may map either).
- */
-export function canonicalMeasurementKey(key: string): string {
-  const lower = key.toLowerCase();
-  return lower === 'rtt' ? 'timing.total' : lower;
-}
+import type { CompiledTemplate, FieldRef, TemplateFieldMap } from './types.ts';
 
 /** Keys that name counters the bridge derives itself, never values read from a body. */
 const NOT_MEASUREMENTS = new Set(['status', 'error']);

@@ -8,6 +8,9 @@
  * digits = seconds, 13 digits = milliseconds. Any other length is an error rather than a guess.
  * They may also carry ISO 8601 with a zone: `2024-05-02T21:20:44.798Z` or `…+05:30`. An ISO time
  * without a zone is refused: it could be any of 26 hours, and guessing UTC is the seed's bug.
+ *
+ * isDigits, the ASCII digit check, is here too: push.ts and node-mapping.ts read ids and ASNs
+ * with it.
  */
 import { DateTime } from 'luxon';
 import { describeValue, PushParseError, quote } from './errors.ts';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { backoffDelayMs, parseRetryAfterMs, retryRateLimited } from '../../../src/catchpoint/backoff.ts';
 import { CatchpointApiError, describeValue, PushParseError } from '../../../src/catchpoint/errors.ts';
 import { scrub } from '../../../src/catchpoint/http.ts';
+import { parseRetryAfterMs, retryRateLimited } from '../../../src/catchpoint/rate-limit.ts';
+import { backoffDelayMs } from '../../../src/shared/backoff.ts';
 import { CATCHPOINT_ERRORS, CONFIG_ERRORS, PUSH_ERRORS } from '../../../src/shared/errors.ts';
 
 /** The registry's codes the catchpoint area throws: its own, push parsing and the template map. */
@@ -77,28 +78,31 @@ describe('scrub', () => {
 
 describe('backoff', () => {
   it('grows exponentially with equal jitter, capped', () => {
+    // The 429 loop's wait after attempt n (from 0) is shared/backoff.ts's after n + 1 failures.
+    const afterAttempt = (n: number, random: () => number) =>
+      backoffDelayMs(n + 1, { baseMs: 1000, maxMs: 60_000, random });
     assert.equal(
-      backoffDelayMs(0, 1000, 60_000, () => 0),
+      afterAttempt(0, () => 0),
       500,
     );
     assert.equal(
-      backoffDelayMs(0, 1000, 60_000, () => 1),
+      afterAttempt(0, () => 1),
       1000,
     );
     assert.equal(
-      backoffDelayMs(3, 1000, 60_000, () => 0),
+      afterAttempt(3, () => 0),
       4000,
     );
     assert.equal(
-      backoffDelayMs(3, 1000, 60_000, () => 1),
+      afterAttempt(3, () => 1),
       8000,
     );
     assert.equal(
-      backoffDelayMs(20, 1000, 60_000, () => 1),
+      afterAttempt(20, () => 1),
       60_000,
     );
     assert.equal(
-      backoffDelayMs(5000, 1000, 60_000, () => 0.5),
+      afterAttempt(5000, () => 0.5),
       45_000,
     );
   });

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  type CatchpointPush,
   NOT_A_NUMBER,
-  parsePush,
   readMeasurement,
   readMeasurementOrInvalid,
-} from '../../../src/catchpoint/push.ts';
+} from '../../../src/catchpoint/measurement.ts';
+import { parsePush } from '../../../src/catchpoint/push.ts';
+import type { CatchpointPush } from '../../../src/catchpoint/types.ts';
 
 const FIXTURES = new URL('../../fixtures/catchpoint/', import.meta.url);
 const load = (name: string): CatchpointPush =>

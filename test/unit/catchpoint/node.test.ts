@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { lookupCountry } from '../../../src/catchpoint/geo.ts';
-import { continentForCountry, fallbackNodeInfo, parseNodeName } from '../../../src/catchpoint/node.ts';
+import { continentForCountry, lookupCountry } from '../../../src/catchpoint/geo.ts';
+import { fallbackNodeInfo, parseNodeName } from '../../../src/catchpoint/node.ts';
 import { mapV1Node, mapV2Node } from '../../../src/catchpoint/node-mapping.ts';
 import { parsePush } from '../../../src/catchpoint/push.ts';
 

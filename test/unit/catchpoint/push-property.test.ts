@@ -2,12 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { PushParseError } from '../../../src/catchpoint/errors.ts';
-import {
-  type CatchpointPush,
-  type PushFormat,
-  parsePush,
-  readMeasurement,
-} from '../../../src/catchpoint/push.ts';
+import { readMeasurement } from '../../../src/catchpoint/measurement.ts';
+import { parsePush } from '../../../src/catchpoint/push.ts';
+import type { CatchpointPush, PushFormat } from '../../../src/catchpoint/types.ts';
 
 const FORMATS: PushFormat[] = [
   { type: 'json' },

@@ -2,15 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { PushFormatError, PushParseError, type PushParseErrorCode } from '../../../src/catchpoint/errors.ts';
-import {
-  type CatchpointPush,
-  type PushFormat,
-  parsePush,
-  pushBody,
-  readMeasurement,
-  statusUnknown,
-  type TemplateFieldMap,
-} from '../../../src/catchpoint/push.ts';
+import { readMeasurement } from '../../../src/catchpoint/measurement.ts';
+import { parsePush, pushBody, statusUnknown } from '../../../src/catchpoint/push.ts';
+import type { CatchpointPush, PushFormat, TemplateFieldMap } from '../../../src/catchpoint/types.ts';
 
 const FIXTURES = new URL('../../fixtures/catchpoint/', import.meta.url);
 const fixture = (name: string): Buffer => readFileSync(new URL(name, FIXTURES));

@@ -1,20 +1,12 @@
 /**
- * Waiting between attempts: exponential backoff with jitter, Retry-After, and the bounded retry
- * loop the REST clients put around each request when Catchpoint answers 429 (v2 allows 7
- * requests/s and 20/min per consumer by default, notes §11.1, so paging a large account can
- * hit the limit in the middle of a listing).
+ * Catchpoint's 429s: Retry-After read off an answer, and the bounded retry loop the REST clients
+ * put around each request when Catchpoint answers 429 (v2 allows 7 requests/s and 20/min per
+ * consumer by default, notes §11.1, so paging a large account can hit the limit in the middle of
+ * a listing). The wait without a Retry-After is shared/backoff.ts's, as for every other retry.
  */
 import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { backoffDelayMs } from '../shared/backoff.ts';
 import { CatchpointApiError } from './errors.ts';
-
-/**
- * "Equal jitter": half of the exponential step is fixed, half random, so retries spread out
- * but never fire back to back. attempt 0 → [base/2, base], capped at maxMs.
- */
-export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
-  const step = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step / 2 + random() * (step / 2));
-}
 
 /** Retry-After as delta-seconds or an HTTP date → ms from now; undefined when absent/invalid. */
 export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: number): number | undefined {
@@ -60,8 +52,14 @@ export async function retryRateLimited<T>(
     } catch (err) {
       if (!(err instanceof CatchpointApiError) || err.code !== 'CPB_ERR_CATCHPOINT_RATE_LIMITED') throw err;
       if (n + 1 >= options.maxAttempts) throw err;
+      // Retry-After, when sent, is the wait (even a short one); it is not merged into the backoff.
       const delay =
-        err.retryAfterMs ?? backoffDelayMs(n, options.baseDelayMs, options.maxDelayMs, options.random);
+        err.retryAfterMs ??
+        backoffDelayMs(n + 1, {
+          baseMs: options.baseDelayMs,
+          maxMs: options.maxDelayMs,
+          random: options.random,
+        });
       if (delay > options.maxRetryAfterMs) throw err;
       await sleepTimer(delay, undefined, signal === undefined ? undefined : { signal });
     }
