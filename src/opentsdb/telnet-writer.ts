@@ -22,6 +22,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
@@ -89,8 +90,7 @@ export class TelnetWriter implements TsdbWriter {
   readonly #connectTimeoutMs: number;
   readonly #writeTimeoutMs: number;
   readonly #idleTimeoutMs: number;
-  readonly #reconnectBaseMs: number;
-  readonly #reconnectMaxMs: number;
+  readonly #reconnect: Backoff;
   #socket: Socket | undefined;
   #connecting: Promise<Socket> | undefined;
   #consecutiveFailures = 0;
@@ -118,8 +118,7 @@ export class TelnetWriter implements TsdbWriter {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.#reconnectBaseMs = options.reconnectBaseMs ?? 100;
-    this.#reconnectMaxMs = options.reconnectMaxMs ?? 30_000;
+    this.#reconnect = { baseMs: options.reconnectBaseMs ?? 100, maxMs: options.reconnectMaxMs ?? 30_000 };
   }
 
   get stats(): Readonly<TelnetWriterStats> {
@@ -210,7 +209,7 @@ export class TelnetWriter implements TsdbWriter {
         socket.destroy();
         this.#stats.connectFailures++;
         this.#consecutiveFailures++;
-        const delay = this.#backoff();
+        const delay = backoffDelayMs(this.#consecutiveFailures, this.#reconnect);
         this.#nextAttemptAt = Date.now() + delay;
         if (this.#consecutiveFailures === 1) {
           this.#logger.warn(
@@ -324,14 +323,5 @@ export class TelnetWriter implements TsdbWriter {
         );
       });
     });
-  }
-
-  /** Exponential backoff with "equal jitter": half fixed, half random, so retries spread out. */
-  #backoff(): number {
-    const exp = Math.min(
-      this.#reconnectMaxMs,
-      this.#reconnectBaseMs * 2 ** Math.min(30, this.#consecutiveFailures - 1),
-    );
-    return Math.round(exp / 2 + Math.random() * (exp / 2));
   }
 }
