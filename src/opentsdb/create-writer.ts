@@ -18,8 +18,6 @@ import type { TsdbWriter } from './writer.ts';
  */
 export interface WriterOptions extends HttpWriterSettings, TelnetWriterSettings, FileWriterSettings {}
 
-export const WRITER_SCHEMES: readonly string[] = ['http:', 'https:', 'tcp:', 'file:'];
-
 export function createWriter(endpoint: string, options: WriterOptions, logger: Logger): TsdbWriter {
   let protocol: string;
   try {

@@ -28,30 +28,28 @@ import type { RejectedDatapoint, TsdbWriter, WriteResult } from './writer.ts';
 
 const gzipAsync = promisify(gzipCallback);
 
-export const DEFAULT_GZIP_LEVEL = 1;
+/**
+ * zlib level of the request bodies. Level 1: on 500 of the bridge's datapoints it takes 150 µs
+ * against 410 µs at level 6, for ~5.5 KB on the wire instead of 3.7 KB: still one request per
+ * 500 points under 8000 bytes, so the request count is the same and level 6 only spent CPU.
+ */
+export const GZIP_LEVEL = 1;
+/** Requests of one batch in flight at once. */
+const REQUEST_CONCURRENCY = 2;
+/** Sockets per endpoint. */
+const CONNECTIONS = 4;
+/** Idle keep-alive sockets are closed after this (or sooner, at the server's Keep-Alive hint). */
+const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 
 export type HttpAuth = { username: string; password: string } | { token: string };
-
-/** How one HTTP request ended, for a latency histogram's label. */
-export type HttpRequestOutcome = 'ok' | 'partial' | 'refused' | 'retry' | 'error' | 'aborted';
 
 export interface HttpWriterSettings {
   /** gzip request bodies (`Content-Encoding: gzip`). Default true: it is what fits hundreds of points under 8 KiB. */
   gzip?: boolean;
-  /**
-   * zlib level, 1–9. Default 1: on 500 of the bridge's datapoints it takes 150 µs against 410 µs
-   * at level 6, for ~5.5 KB on the wire instead of 3.7 KB: still one request per 500 points
-   * under 8000 bytes, so the request count is the same and level 6 only spent CPU.
-   */
-  gzipLevel?: number;
   /** Wire bytes per request, after compression. Default 8000 (stock OpenTSDB refuses > 8192). */
   maxBodyBytes?: number;
   /** Points per request. Default 500. */
   maxPointsPerRequest?: number;
-  /** Requests of one batch in flight at once. Default 2. */
-  requestConcurrency?: number;
-  /** Sockets per endpoint. Default 4. */
-  connections?: number;
   /** Default 5 s. */
   connectTimeoutMs?: number;
   /**
@@ -61,8 +59,6 @@ export interface HttpWriterSettings {
   headersTimeoutMs?: number;
   /** Between body chunks of the response. Default 30 s. */
   bodyTimeoutMs?: number;
-  /** Idle keep-alive sockets are closed after this (or the server's Keep-Alive hint). Default 10 s. */
-  keepAliveTimeoutMs?: number;
   /** Sent as `Authorization`; never logged. Credentials in the URL (`http://u:p@host`) also work. */
   auth?: HttpAuth;
   /** `?sync`: answer only after storage acked (real OpenTSDB only; VM ignores it). */
@@ -71,8 +67,6 @@ export interface HttpWriterSettings {
   syncTimeoutMs?: number;
   /** TLS options for https endpoints: CA bundle (replaces the public roots), client certificate, server name. */
   tls?: HttpTlsSettings;
-  /** Called once per HTTP request: feed a latency histogram. Must not throw. */
-  onRequest?: (durationMs: number, outcome: HttpRequestOutcome) => void;
 }
 
 export interface HttpTlsSettings {
@@ -165,7 +159,6 @@ function positive(name: string, v: number | undefined, fallback: number): number
 interface PostResult {
   status: number;
   text: string;
-  durationMs: number;
 }
 
 interface Outcome {
@@ -190,11 +183,8 @@ export class HttpWriter implements TsdbWriter {
   readonly #logger: Logger;
   readonly #rejections: RejectionLog;
   readonly #gzip: boolean;
-  readonly #gzipLevel: number;
   readonly #maxBodyBytes: number;
   readonly #maxPoints: number;
-  readonly #concurrency: number;
-  readonly #onRequest: ((durationMs: number, outcome: HttpRequestOutcome) => void) | undefined;
   // Observed raw/compressed ratio: sizes gzip request candidates so that most fit first time.
   #ratio = 5;
   #closed = false;
@@ -219,11 +209,8 @@ export class HttpWriter implements TsdbWriter {
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, parsed.redacted);
     this.#gzip = options.gzip ?? true;
-    this.#gzipLevel = options.gzipLevel ?? DEFAULT_GZIP_LEVEL;
     this.#maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, 8000);
     this.#maxPoints = positive('maxPointsPerRequest', options.maxPointsPerRequest, 500);
-    this.#concurrency = positive('requestConcurrency', options.requestConcurrency, 2);
-    this.#onRequest = options.onRequest;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#gzip) headers['content-encoding'] = 'gzip';
     if (parsed.authorization !== undefined) headers.authorization = parsed.authorization;
@@ -232,9 +219,9 @@ export class HttpWriter implements TsdbWriter {
     // Absent fields stay absent: tls.connect treats an undefined option as not given.
     const connect = { timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000), ...tls };
     this.#pool = new Pool(parsed.origin, {
-      connections: positive('connections', options.connections, 4),
+      connections: CONNECTIONS,
       pipelining: 1,
-      keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 10_000),
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: positive('headersTimeoutMs', options.headersTimeoutMs, 30_000),
       bodyTimeout: positive('bodyTimeoutMs', options.bodyTimeoutMs, 30_000),
       connect: parsed.origin.startsWith('https:') ? this.#connector(connect) : connect,
@@ -304,7 +291,7 @@ export class HttpWriter implements TsdbWriter {
       }
     };
     const workers: Promise<void>[] = [];
-    for (let w = this.#concurrency; w > 0; w--) workers.push(worker());
+    for (let w = REQUEST_CONCURRENCY; w > 0; w--) workers.push(worker());
     await Promise.all(workers);
 
     if (failure !== undefined) {
@@ -341,7 +328,7 @@ export class HttpWriter implements TsdbWriter {
     const raw = jsonArrayBody(lines, start, end);
     let body = raw;
     if (this.#gzip) {
-      body = await gzipAsync(raw, { level: this.#gzipLevel });
+      body = await gzipAsync(raw, { level: GZIP_LEVEL });
       // Moving average, bounded: one odd batch must not make the next candidates huge. Learnt
       // from bodies of at least half the raw budget only: a batch's small remainder compresses
       // worse, and counting it shrank the budget until every batch was cut in two (500 points →
@@ -364,15 +351,13 @@ export class HttpWriter implements TsdbWriter {
       return;
     }
 
-    const { status, text, durationMs } = await this.#post(body, raw.length, signal);
+    const { status, text } = await this.#post(body, raw.length, signal);
     const verdict = interpretPutResponse(status, text);
     switch (verdict.kind) {
       case 'ok':
-        this.#observe(durationMs, 'ok');
         outcome.written += count;
         return;
       case 'retry':
-        this.#observe(durationMs, 'retry');
         this.#logStatusOnce(status, verdict.reason);
         throw new RetryableWriteError(verdict.code, `${this.endpoint}: ${verdict.reason}`, {
           endpoint: this.endpoint,
@@ -380,7 +365,6 @@ export class HttpWriter implements TsdbWriter {
           ...(verdict.tlsFailure === undefined ? {} : { tlsFailure: verdict.tlsFailure }),
         });
       case 'refused':
-        this.#observe(durationMs, 'refused');
         if (count === 1) {
           this.#reject(lines, start, verdict.reason, outcome);
           return;
@@ -392,7 +376,6 @@ export class HttpWriter implements TsdbWriter {
         await this.#split(lines, start, end, outcome, signal, true);
         return;
       case 'partial':
-        this.#observe(durationMs, 'partial');
         await this.#partial(lines, start, end, verdict.errors, verdict.failed, outcome, signal);
         return;
     }
@@ -414,17 +397,15 @@ export class HttpWriter implements TsdbWriter {
       let text = '';
       if (res.statusCode === 204) await res.body.dump();
       else text = await res.body.text();
-      return { status: res.statusCode, text, durationMs: performance.now() - started };
+      return { status: res.statusCode, text };
     } catch (err) {
       const duration = performance.now() - started;
       if (signal?.aborted === true) {
-        this.#observe(duration, 'aborted');
         throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
           endpoint: this.endpoint,
           cause: signal.reason,
         });
       }
-      this.#observe(duration, 'error');
       const code = errorCode(err);
       const recent = this.#socketTlsError;
       const tls =
@@ -493,16 +474,6 @@ export class HttpWriter implements TsdbWriter {
       this.#reject(lines, indexes[k] as number, (errors[k] as PutPointError).error, outcome);
     }
     outcome.written += count - indexes.length;
-  }
-
-  #observe(durationMs: number, outcome: HttpRequestOutcome): void {
-    if (this.#onRequest === undefined) return;
-    try {
-      this.#onRequest(durationMs, outcome);
-    } catch (err) {
-      // A broken metrics hook must not turn a delivered batch into a retry.
-      this.#logger.error({ err }, 'onRequest callback threw');
-    }
   }
 
   #reject(lines: readonly string[], index: number, error: string, outcome: Outcome): void {
