@@ -5,10 +5,11 @@
  *   file:///var/log/points.put            FileWriter (appends put lines or JSON lines)
  */
 import type { Logger } from 'pino';
+import { redactUrl } from './endpoint.ts';
 import { TsdbConfigError } from './errors.ts';
 import { FailoverWriter } from './failover-writer.ts';
 import { FileWriter, type FileWriterSettings } from './file-writer.ts';
-import { HttpWriter, type HttpWriterSettings, redactUrl } from './http-writer.ts';
+import { HttpWriter, type HttpWriterSettings } from './http-writer.ts';
 import { TelnetWriter, type TelnetWriterSettings } from './telnet-writer.ts';
 import type { TsdbWriter } from './writer.ts';
 

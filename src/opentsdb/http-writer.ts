@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { buildConnector, Pool } from 'undici';
 import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
+import { type HttpEndpointSettings, parseHttpEndpoint } from './endpoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
 import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
 import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
@@ -41,9 +42,7 @@ const CONNECTIONS = 4;
 /** Idle keep-alive sockets are closed after this (or sooner, at the server's Keep-Alive hint). */
 const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 
-export type HttpAuth = { username: string; password: string } | { token: string };
-
-export interface HttpWriterSettings {
+export interface HttpWriterSettings extends HttpEndpointSettings {
   /** gzip request bodies (`Content-Encoding: gzip`). Default true: it is what fits hundreds of points under 8 KiB. */
   gzip?: boolean;
   /** Wire bytes per request, after compression. Default 8000 (stock OpenTSDB refuses > 8192). */
@@ -59,12 +58,6 @@ export interface HttpWriterSettings {
   headersTimeoutMs?: number;
   /** Between body chunks of the response. Default 30 s. */
   bodyTimeoutMs?: number;
-  /** Sent as `Authorization`; never logged. Credentials in the URL (`http://u:p@host`) also work. */
-  auth?: HttpAuth;
-  /** `?sync`: answer only after storage acked (real OpenTSDB only; VM ignores it). */
-  sync?: boolean;
-  /** `sync_timeout` in ms, with `sync`. */
-  syncTimeoutMs?: number;
   /** TLS options for https endpoints: CA bundle (replaces the public roots), client certificate, server name. */
   tls?: HttpTlsSettings;
 }
@@ -93,61 +86,6 @@ export interface HttpWriterStats {
   splits: number;
   /** write() calls that threw a retryable error. */
   failedWrites: number;
-}
-
-interface ParsedEndpoint {
-  origin: string;
-  path: string;
-  redacted: string;
-  authorization: string | undefined;
-}
-
-function parseEndpoint(endpoint: string, options: HttpWriterSettings): ParsedEndpoint {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch (cause) {
-    throw new TsdbConfigError(`invalid TSDB endpoint URL: ${JSON.stringify(redactUrl(endpoint))}`, { cause });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TsdbConfigError(`HTTP writer needs an http(s) URL, got ${url.protocol}`);
-  }
-  let authorization: string | undefined;
-  const auth = options.auth;
-  if (auth !== undefined && 'token' in auth) {
-    authorization = `Bearer ${auth.token}`;
-  } else if (auth !== undefined) {
-    authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-  } else if (url.username !== '' || url.password !== '') {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
-    authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  }
-  const base = url.pathname.replace(/\/+$/, '');
-  let query = 'details';
-  if (options.sync === true) {
-    query += '&sync';
-    if (options.syncTimeoutMs !== undefined)
-      query += `&sync_timeout=${Math.max(1, Math.trunc(options.syncTimeoutMs))}`;
-  }
-  // Extra query parameters on the endpoint are kept (e.g. VictoriaMetrics' extra_label=...).
-  if (url.search.length > 1) query += `&${url.search.slice(1)}`;
-  return {
-    origin: url.origin,
-    path: `${base}/api/put?${query}`,
-    redacted: `${url.origin}${base}`,
-    authorization,
-  };
-}
-
-/** The URL without credentials or query, for logs and error messages. */
-export function redactUrl(endpoint: string): string {
-  try {
-    const url = new URL(endpoint);
-    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 function positive(name: string, v: number | undefined, fallback: number): number {
@@ -203,7 +141,7 @@ export class HttpWriter implements TsdbWriter {
   };
 
   constructor(options: HttpWriterOptions) {
-    const parsed = parseEndpoint(options.endpoint, options);
+    const parsed = parseHttpEndpoint(options.endpoint, options);
     this.endpoint = parsed.redacted;
     this.#path = parsed.path;
     this.#logger = options.logger;

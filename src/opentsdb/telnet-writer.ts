@@ -24,7 +24,8 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
-import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { parseTcpEndpoint } from './endpoint.ts';
+import { errorCode, RetryableWriteError, TsdbErrorCodes } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
 import { type RejectionKind, RejectionLog } from './rejection.ts';
 import { DEFAULT_MAX_TAGS } from './validate.ts';
@@ -60,24 +61,6 @@ export interface TelnetWriterStats {
   serverErrorLines: number;
 }
 
-function parseTcpEndpoint(endpoint: string): { host: string; port: number } {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch (cause) {
-    throw new TsdbConfigError('invalid telnet endpoint URL', { cause });
-  }
-  if (url.protocol !== 'tcp:')
-    throw new TsdbConfigError(`telnet writer needs a tcp:// URL, got ${url.protocol}`);
-  const port = Number(url.port);
-  if (url.hostname === '' || !Number.isInteger(port) || port <= 0) {
-    throw new TsdbConfigError('telnet endpoint needs a host and a port (tcp://host:4242)');
-  }
-  // URL keeps IPv6 literals bracketed; net.connect wants them bare.
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { host, port };
-}
-
 const UNKNOWN_METRIC_NAME = "'metrics': '";
 
 export class TelnetWriter implements TsdbWriter {
@@ -108,10 +91,10 @@ export class TelnetWriter implements TsdbWriter {
   };
 
   constructor(options: TelnetWriterOptions) {
-    const { host, port } = parseTcpEndpoint(options.endpoint);
+    const { host, port, name } = parseTcpEndpoint(options.endpoint);
     this.#host = host;
     this.#port = port;
-    this.endpoint = `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.endpoint = name;
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, this.endpoint);
     this.#maxTags = options.maxTags ?? DEFAULT_MAX_TAGS;
