@@ -22,6 +22,7 @@ import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { type HttpEndpointSettings, parseHttpEndpoint } from './endpoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { HealthLog } from './health-log.ts';
 import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
 import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
 import { classifyTlsCode, describeTlsFailure, type TlsFailureInfo, tlsFailureOf } from './tls-failure.ts';
@@ -120,16 +121,15 @@ export class HttpWriter implements TsdbWriter {
   readonly #headers: Record<string, string>;
   readonly #logger: Logger;
   readonly #rejections: RejectionLog;
+  readonly #health: HealthLog;
   readonly #gzip: boolean;
   readonly #maxBodyBytes: number;
   readonly #maxPoints: number;
   // Observed raw/compressed ratio: sizes gzip request candidates so that most fit first time.
   #ratio = 5;
   #closed = false;
-  #healthy = true;
   /** The last TLS alert a connected socket got, with when (see #connector). */
   #socketTlsError: { info: TlsFailureInfo; at: number } | undefined;
-  readonly #statusesLogged = new Set<number>();
   readonly #stats: HttpWriterStats = {
     requests: 0,
     bytesSent: 0,
@@ -146,6 +146,7 @@ export class HttpWriter implements TsdbWriter {
     this.#path = parsed.path;
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, parsed.redacted);
+    this.#health = new HealthLog(options.logger, parsed.redacted);
     this.#gzip = options.gzip ?? true;
     this.#maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, 8000);
     this.#maxPoints = positive('maxPointsPerRequest', options.maxPointsPerRequest, 500);
@@ -234,10 +235,10 @@ export class HttpWriter implements TsdbWriter {
 
     if (failure !== undefined) {
       this.#stats.failedWrites++;
-      this.#markUnhealthy(failure);
+      this.#health.failing(failure);
       throw failure;
     }
-    this.#markHealthy();
+    this.#health.accepting();
     this.#stats.pointsWritten += outcome.written;
     this.#stats.pointsRejected += outcome.rejected.length;
     return outcome;
@@ -296,7 +297,7 @@ export class HttpWriter implements TsdbWriter {
         outcome.written += count;
         return;
       case 'retry':
-        this.#logStatusOnce(status, verdict.reason);
+        this.#health.status(status, verdict.reason);
         throw new RetryableWriteError(verdict.code, `${this.endpoint}: ${verdict.reason}`, {
           endpoint: this.endpoint,
           status,
@@ -418,31 +419,5 @@ export class HttpWriter implements TsdbWriter {
     const line = lines[index] as string;
     outcome.rejected.push({ line, error });
     this.#rejections.report(error, metricOf(line));
-  }
-
-  #logStatusOnce(status: number, reason: string): void {
-    // 5xx/429 are routine during outages and reported by the caller's retry loop; a status that
-    // means misconfiguration (401, 403, 404, ...) is logged once, loudly.
-    if (status >= 500 || status === 429 || status === 408 || this.#statusesLogged.has(status)) return;
-    if (this.#statusesLogged.size < 32) this.#statusesLogged.add(status);
-    this.#logger.error(
-      { endpoint: this.endpoint, status, reason },
-      'TSDB answered with a status that points at the configuration (URL, path, credentials)',
-    );
-  }
-
-  #markUnhealthy(err: unknown): void {
-    if (!this.#healthy) return;
-    this.#healthy = false;
-    this.#logger.warn(
-      { endpoint: this.endpoint, code: errorCode(err), cause: errorCode((err as { cause?: unknown }).cause) },
-      'TSDB endpoint is failing; batches will be retried',
-    );
-  }
-
-  #markHealthy(): void {
-    if (this.#healthy) return;
-    this.#healthy = true;
-    this.#logger.info({ endpoint: this.endpoint }, 'TSDB endpoint is accepting writes again');
   }
 }
