@@ -1,8 +1,9 @@
 /**
- * Endpoint URL → writer, by scheme:
+ * Endpoint URL → writer, by scheme (what each reads from its URL: endpoint.ts):
  *   http://host:4242[/base]  https://...   HttpWriter (POST {base}/api/put?details)
  *   tcp://host:4242                       TelnetWriter (`put` lines)
  *   file:///var/log/points.put            FileWriter (appends put lines or JSON lines)
+ * Several endpoints make a FailoverWriter over one writer each.
  */
 import type { Logger } from 'pino';
 import { redactUrl } from './endpoint.ts';

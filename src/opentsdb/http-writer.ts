@@ -1,6 +1,8 @@
 /**
  * Writes batches to OpenTSDB's HTTP API (POST {base}/api/put?details) and to servers that speak
- * it (VictoriaMetrics, InfluxDB 1.x). See docs/opentsdb.md §1 and §7 for the contract; in short:
+ * it (VictoriaMetrics, InfluxDB 1.x): cuts each batch into requests, sends them over a keep-alive
+ * pool, and splits a request the server refused whole. The contract it keeps (the one the strict
+ * test server, test/harness/strict-opentsdb.ts, enforces), in short:
  *
  * - Bodies are Buffers, so undici sends Content-Length and never `Transfer-Encoding: chunked`
  *   or `Expect: 100-continue`, either of which stock OpenTSDB refuses as "chunked".
@@ -12,6 +14,10 @@
  * - 5xx, 429, timeouts, connection and TLS errors throw RetryableWriteError: the caller resends
  *   the whole batch later. Requests of that batch that had succeeded are sent again; OpenTSDB stores
  *   byte-identical points idempotently, so this duplicates nothing but traffic.
+ *
+ * Beside it: the request path and Authorization header come from the URL in endpoint.ts, what an
+ * answer means from put-response.ts, the request cuts from body-plan.ts, and what is logged
+ * about the endpoint's health from health-log.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';

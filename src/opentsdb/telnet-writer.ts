@@ -1,6 +1,6 @@
 /**
  * Writes batches as telnet-style `put` lines over one persistent TCP connection (tcp://host:port),
- * the protocol NS1's bridge used (docs/opentsdb.md §2).
+ * the protocol NS1's bridge used. Points become lines in put-payload.ts, validated first.
  *
  * Limits of the protocol, which no client can lift:
  * - No acknowledgement. OpenTSDB is silent on success and sends error lines asynchronously, with
@@ -17,8 +17,9 @@
  *
  * The socket is opened on the first batch, not at construction: VictoriaMetrics reads the first
  * byte of each new connection in its accept loop, so an idle fresh connection stalls the others.
- * After a failed connect, attempts are spaced by exponential backoff with jitter; a write during
- * the wait fails fast with a RetryableWriteError carrying `retryAfterMs`.
+ * After a failed connect, attempts are spaced by exponential backoff with equal jitter
+ * (shared/backoff.ts); a write during the wait fails fast with a RetryableWriteError carrying
+ * `retryAfterMs`.
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
