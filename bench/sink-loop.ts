@@ -16,7 +16,7 @@ import { buildMappingPlan, mapPush, newMappingStats } from '../src/bridge/mappin
 import type { NodeInfo } from '../src/catchpoint/node.ts';
 import { parsePush } from '../src/catchpoint/push.ts';
 import { jsonArrayBody, lineSizes, packNext } from '../src/opentsdb/body-plan.ts';
-import { DEFAULT_GZIP_LEVEL } from '../src/opentsdb/http-writer.ts';
+import { GZIP_LEVEL } from '../src/opentsdb/http-writer.ts';
 import { manifest } from '../test/harness/bridge-process.ts';
 import { expectedV1Info, type FakeNode } from '../test/harness/fake-catchpoint.ts';
 import { PushSource } from './lib/pushes.ts';
@@ -65,7 +65,7 @@ function buildBodies(lines: string[], batchMaxPoints: number, maxBytes: number):
   const budget = () => Math.max(maxBytes, Math.floor(maxBytes * ratio * 0.85));
   const send = (batch: string[], start: number, end: number) => {
     const raw = jsonArrayBody(batch, start, end);
-    const data = gzipSync(raw, { level: DEFAULT_GZIP_LEVEL });
+    const data = gzipSync(raw, { level: GZIP_LEVEL });
     if (raw.length * 2 >= budget())
       ratio = Math.min(32, Math.max(1, ratio * 0.7 + (raw.length / data.length) * 0.3));
     if (data.length > maxBytes && end - start > 1) {

@@ -6,7 +6,7 @@
  * codes and hosts, never credentials, certificates or keys.
  */
 import type { Counter } from 'prom-client';
-import { redactUrl } from '../opentsdb/http-writer.ts';
+import { redactUrl } from '../opentsdb/endpoint.ts';
 
 export interface TsdbErrorReport {
   endpoint: string;

@@ -1,7 +1,7 @@
 /**
- * Splitting a batch into request bodies under a byte budget. Stock OpenTSDB treats a body over
- * 8192 wire bytes as "chunked" and refuses it whole (docs/opentsdb.md §1.7), so the budget counts
- * bytes, not points; a point cap keeps UID-assigning requests short as well (§1.8).
+ * Cutting a batch into request bodies under a byte budget, one request at a time. Stock OpenTSDB
+ * treats a body over 8192 wire bytes as "chunked" and refuses it whole, so the budget counts
+ * bytes, not points; a point cap keeps requests that assign UIDs to new names short as well.
  */
 
 /** UTF-8 byte length of every line, measured once per batch. */
@@ -9,13 +9,6 @@ export function lineSizes(lines: readonly string[]): Uint32Array {
   const sizes = new Uint32Array(lines.length);
   for (let i = 0; i < lines.length; i++) sizes[i] = Buffer.byteLength(lines[i] as string, 'utf8');
   return sizes;
-}
-
-/** Bytes of `[` + lines[start..end).join(',') + `]`. */
-export function jsonArrayBytes(sizes: Uint32Array, start: number, end: number): number {
-  let total = 1 + Math.max(0, end - start - 1) + 1;
-  for (let i = start; i < end; i++) total += sizes[i] as number;
-  return total;
 }
 
 /**
@@ -35,17 +28,6 @@ export function packNext(sizes: Uint32Array, start: number, budget: number, maxP
     end++;
   }
   return end;
-}
-
-/** The whole plan at once, as flat pairs: [start0, end0, start1, end1, ...]. */
-export function packRanges(sizes: Uint32Array, budget: number, maxPoints: number): number[] {
-  const ranges: number[] = [];
-  for (let start = 0; start < sizes.length; ) {
-    const end = packNext(sizes, start, budget, maxPoints);
-    ranges.push(start, end);
-    start = end;
-  }
-  return ranges;
 }
 
 /** The request body for lines[start..end), joined as they are: no re-serialisation. */

@@ -1,14 +1,16 @@
 /**
- * Endpoint URL → writer, by scheme:
+ * Endpoint URL → writer, by scheme (what each reads from its URL: endpoint.ts):
  *   http://host:4242[/base]  https://...   HttpWriter (POST {base}/api/put?details)
  *   tcp://host:4242                       TelnetWriter (`put` lines)
  *   file:///var/log/points.put            FileWriter (appends put lines or JSON lines)
+ * Several endpoints make a FailoverWriter over one writer each.
  */
 import type { Logger } from 'pino';
+import { redactUrl } from './endpoint.ts';
 import { TsdbConfigError } from './errors.ts';
 import { FailoverWriter } from './failover-writer.ts';
 import { FileWriter, type FileWriterSettings } from './file-writer.ts';
-import { HttpWriter, type HttpWriterSettings, redactUrl } from './http-writer.ts';
+import { HttpWriter, type HttpWriterSettings } from './http-writer.ts';
 import { TelnetWriter, type TelnetWriterSettings } from './telnet-writer.ts';
 import type { TsdbWriter } from './writer.ts';
 
@@ -17,8 +19,6 @@ import type { TsdbWriter } from './writer.ts';
  * (`connectTimeoutMs`, `maxTags`) mean the same everywhere.
  */
 export interface WriterOptions extends HttpWriterSettings, TelnetWriterSettings, FileWriterSettings {}
-
-export const WRITER_SCHEMES: readonly string[] = ['http:', 'https:', 'tcp:', 'file:'];
 
 export function createWriter(endpoint: string, options: WriterOptions, logger: Logger): TsdbWriter {
   let protocol: string;

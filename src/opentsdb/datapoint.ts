@@ -16,10 +16,6 @@ export interface Datapoint {
  */
 export type EncodedDatapoint = string;
 
-export function encodeDatapoint(point: Datapoint): EncodedDatapoint {
-  return JSON.stringify(point);
-}
-
 export function decodeDatapoint(line: EncodedDatapoint): Datapoint {
   return JSON.parse(line) as Datapoint;
 }

@@ -16,9 +16,9 @@
  */
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { EncodedDatapoint } from './datapoint.ts';
+import { parseFileEndpoint } from './endpoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
 import { RejectionLog } from './rejection.ts';
@@ -51,22 +51,6 @@ export interface FileWriterStats {
   reopens: number;
 }
 
-function filePath(endpoint: string): string {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch (cause) {
-    throw new TsdbConfigError('invalid file endpoint URL', { cause });
-  }
-  if (url.protocol !== 'file:')
-    throw new TsdbConfigError(`file writer needs a file:// URL, got ${url.protocol}`);
-  try {
-    return fileURLToPath(url);
-  } catch (cause) {
-    throw new TsdbConfigError('file endpoint must be file:///absolute/path', { cause });
-  }
-}
-
 export class FileWriter implements TsdbWriter {
   readonly endpoint: string;
   readonly path: string;
@@ -91,7 +75,7 @@ export class FileWriter implements TsdbWriter {
   };
 
   constructor(options: FileWriterOptions) {
-    this.path = filePath(options.endpoint);
+    this.path = parseFileEndpoint(options.endpoint);
     this.endpoint = `file://${this.path}`;
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, this.endpoint);

@@ -1,6 +1,8 @@
 /**
  * Writes batches to OpenTSDB's HTTP API (POST {base}/api/put?details) and to servers that speak
- * it (VictoriaMetrics, InfluxDB 1.x). See docs/opentsdb.md §1 and §7 for the contract; in short:
+ * it (VictoriaMetrics, InfluxDB 1.x): cuts each batch into requests, sends them over a keep-alive
+ * pool, and splits a request the server refused whole. The contract it keeps (the one the strict
+ * test server, test/harness/strict-opentsdb.ts, enforces), in short:
  *
  * - Bodies are Buffers, so undici sends Content-Length and never `Transfer-Encoding: chunked`
  *   or `Expect: 100-continue`, either of which stock OpenTSDB refuses as "chunked".
@@ -12,6 +14,10 @@
  * - 5xx, 429, timeouts, connection and TLS errors throw RetryableWriteError: the caller resends
  *   the whole batch later. Requests of that batch that had succeeded are sent again; OpenTSDB stores
  *   byte-identical points idempotently, so this duplicates nothing but traffic.
+ *
+ * Beside it: the request path and Authorization header come from the URL in endpoint.ts, what an
+ * answer means from put-response.ts, the request cuts from body-plan.ts, and what is logged
+ * about the endpoint's health from health-log.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -20,7 +26,9 @@ import type { Logger } from 'pino';
 import { buildConnector, Pool } from 'undici';
 import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
+import { type HttpEndpointSettings, parseHttpEndpoint } from './endpoint.ts';
 import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { HealthLog } from './health-log.ts';
 import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
 import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
 import { classifyTlsCode, describeTlsFailure, type TlsFailureInfo, tlsFailureOf } from './tls-failure.ts';
@@ -28,30 +36,26 @@ import type { RejectedDatapoint, TsdbWriter, WriteResult } from './writer.ts';
 
 const gzipAsync = promisify(gzipCallback);
 
-export const DEFAULT_GZIP_LEVEL = 1;
+/**
+ * zlib level of the request bodies. Level 1: on 500 of the bridge's datapoints it takes 150 µs
+ * against 410 µs at level 6, for ~5.5 KB on the wire instead of 3.7 KB: still one request per
+ * 500 points under 8000 bytes, so the request count is the same and level 6 only spent CPU.
+ */
+export const GZIP_LEVEL = 1;
+/** Requests of one batch in flight at once. */
+const REQUEST_CONCURRENCY = 2;
+/** Sockets per endpoint. */
+const CONNECTIONS = 4;
+/** Idle keep-alive sockets are closed after this (or sooner, at the server's Keep-Alive hint). */
+const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 
-export type HttpAuth = { username: string; password: string } | { token: string };
-
-/** How one HTTP request ended, for a latency histogram's label. */
-export type HttpRequestOutcome = 'ok' | 'partial' | 'refused' | 'retry' | 'error' | 'aborted';
-
-export interface HttpWriterSettings {
+export interface HttpWriterSettings extends HttpEndpointSettings {
   /** gzip request bodies (`Content-Encoding: gzip`). Default true: it is what fits hundreds of points under 8 KiB. */
   gzip?: boolean;
-  /**
-   * zlib level, 1–9. Default 1: on 500 of the bridge's datapoints it takes 150 µs against 410 µs
-   * at level 6, for ~5.5 KB on the wire instead of 3.7 KB: still one request per 500 points
-   * under 8000 bytes, so the request count is the same and level 6 only spent CPU.
-   */
-  gzipLevel?: number;
   /** Wire bytes per request, after compression. Default 8000 (stock OpenTSDB refuses > 8192). */
   maxBodyBytes?: number;
   /** Points per request. Default 500. */
   maxPointsPerRequest?: number;
-  /** Requests of one batch in flight at once. Default 2. */
-  requestConcurrency?: number;
-  /** Sockets per endpoint. Default 4. */
-  connections?: number;
   /** Default 5 s. */
   connectTimeoutMs?: number;
   /**
@@ -61,18 +65,8 @@ export interface HttpWriterSettings {
   headersTimeoutMs?: number;
   /** Between body chunks of the response. Default 30 s. */
   bodyTimeoutMs?: number;
-  /** Idle keep-alive sockets are closed after this (or the server's Keep-Alive hint). Default 10 s. */
-  keepAliveTimeoutMs?: number;
-  /** Sent as `Authorization`; never logged. Credentials in the URL (`http://u:p@host`) also work. */
-  auth?: HttpAuth;
-  /** `?sync`: answer only after storage acked (real OpenTSDB only; VM ignores it). */
-  sync?: boolean;
-  /** `sync_timeout` in ms, with `sync`. */
-  syncTimeoutMs?: number;
   /** TLS options for https endpoints: CA bundle (replaces the public roots), client certificate, server name. */
   tls?: HttpTlsSettings;
-  /** Called once per HTTP request: feed a latency histogram. Must not throw. */
-  onRequest?: (durationMs: number, outcome: HttpRequestOutcome) => void;
 }
 
 export interface HttpTlsSettings {
@@ -101,61 +95,6 @@ export interface HttpWriterStats {
   failedWrites: number;
 }
 
-interface ParsedEndpoint {
-  origin: string;
-  path: string;
-  redacted: string;
-  authorization: string | undefined;
-}
-
-function parseEndpoint(endpoint: string, options: HttpWriterSettings): ParsedEndpoint {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch (cause) {
-    throw new TsdbConfigError(`invalid TSDB endpoint URL: ${JSON.stringify(redactUrl(endpoint))}`, { cause });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TsdbConfigError(`HTTP writer needs an http(s) URL, got ${url.protocol}`);
-  }
-  let authorization: string | undefined;
-  const auth = options.auth;
-  if (auth !== undefined && 'token' in auth) {
-    authorization = `Bearer ${auth.token}`;
-  } else if (auth !== undefined) {
-    authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-  } else if (url.username !== '' || url.password !== '') {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
-    authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  }
-  const base = url.pathname.replace(/\/+$/, '');
-  let query = 'details';
-  if (options.sync === true) {
-    query += '&sync';
-    if (options.syncTimeoutMs !== undefined)
-      query += `&sync_timeout=${Math.max(1, Math.trunc(options.syncTimeoutMs))}`;
-  }
-  // Extra query parameters on the endpoint are kept (e.g. VictoriaMetrics' extra_label=...).
-  if (url.search.length > 1) query += `&${url.search.slice(1)}`;
-  return {
-    origin: url.origin,
-    path: `${base}/api/put?${query}`,
-    redacted: `${url.origin}${base}`,
-    authorization,
-  };
-}
-
-/** The URL without credentials or query, for logs and error messages. */
-export function redactUrl(endpoint: string): string {
-  try {
-    const url = new URL(endpoint);
-    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-  } catch {
-    return '(unparseable URL)';
-  }
-}
-
 function positive(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (!Number.isFinite(v) || v <= 0) throw new TsdbConfigError(`${name} must be a positive number, got ${v}`);
@@ -165,7 +104,6 @@ function positive(name: string, v: number | undefined, fallback: number): number
 interface PostResult {
   status: number;
   text: string;
-  durationMs: number;
 }
 
 interface Outcome {
@@ -189,19 +127,15 @@ export class HttpWriter implements TsdbWriter {
   readonly #headers: Record<string, string>;
   readonly #logger: Logger;
   readonly #rejections: RejectionLog;
+  readonly #health: HealthLog;
   readonly #gzip: boolean;
-  readonly #gzipLevel: number;
   readonly #maxBodyBytes: number;
   readonly #maxPoints: number;
-  readonly #concurrency: number;
-  readonly #onRequest: ((durationMs: number, outcome: HttpRequestOutcome) => void) | undefined;
   // Observed raw/compressed ratio: sizes gzip request candidates so that most fit first time.
   #ratio = 5;
   #closed = false;
-  #healthy = true;
   /** The last TLS alert a connected socket got, with when (see #connector). */
   #socketTlsError: { info: TlsFailureInfo; at: number } | undefined;
-  readonly #statusesLogged = new Set<number>();
   readonly #stats: HttpWriterStats = {
     requests: 0,
     bytesSent: 0,
@@ -213,17 +147,15 @@ export class HttpWriter implements TsdbWriter {
   };
 
   constructor(options: HttpWriterOptions) {
-    const parsed = parseEndpoint(options.endpoint, options);
+    const parsed = parseHttpEndpoint(options.endpoint, options);
     this.endpoint = parsed.redacted;
     this.#path = parsed.path;
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, parsed.redacted);
+    this.#health = new HealthLog(options.logger, parsed.redacted);
     this.#gzip = options.gzip ?? true;
-    this.#gzipLevel = options.gzipLevel ?? DEFAULT_GZIP_LEVEL;
     this.#maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, 8000);
     this.#maxPoints = positive('maxPointsPerRequest', options.maxPointsPerRequest, 500);
-    this.#concurrency = positive('requestConcurrency', options.requestConcurrency, 2);
-    this.#onRequest = options.onRequest;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#gzip) headers['content-encoding'] = 'gzip';
     if (parsed.authorization !== undefined) headers.authorization = parsed.authorization;
@@ -232,9 +164,9 @@ export class HttpWriter implements TsdbWriter {
     // Absent fields stay absent: tls.connect treats an undefined option as not given.
     const connect = { timeout: positive('connectTimeoutMs', options.connectTimeoutMs, 5_000), ...tls };
     this.#pool = new Pool(parsed.origin, {
-      connections: positive('connections', options.connections, 4),
+      connections: CONNECTIONS,
       pipelining: 1,
-      keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 10_000),
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: positive('headersTimeoutMs', options.headersTimeoutMs, 30_000),
       bodyTimeout: positive('bodyTimeoutMs', options.bodyTimeoutMs, 30_000),
       connect: parsed.origin.startsWith('https:') ? this.#connector(connect) : connect,
@@ -304,15 +236,15 @@ export class HttpWriter implements TsdbWriter {
       }
     };
     const workers: Promise<void>[] = [];
-    for (let w = this.#concurrency; w > 0; w--) workers.push(worker());
+    for (let w = REQUEST_CONCURRENCY; w > 0; w--) workers.push(worker());
     await Promise.all(workers);
 
     if (failure !== undefined) {
       this.#stats.failedWrites++;
-      this.#markUnhealthy(failure);
+      this.#health.failing(failure);
       throw failure;
     }
-    this.#markHealthy();
+    this.#health.accepting();
     this.#stats.pointsWritten += outcome.written;
     this.#stats.pointsRejected += outcome.rejected.length;
     return outcome;
@@ -341,7 +273,7 @@ export class HttpWriter implements TsdbWriter {
     const raw = jsonArrayBody(lines, start, end);
     let body = raw;
     if (this.#gzip) {
-      body = await gzipAsync(raw, { level: this.#gzipLevel });
+      body = await gzipAsync(raw, { level: GZIP_LEVEL });
       // Moving average, bounded: one odd batch must not make the next candidates huge. Learnt
       // from bodies of at least half the raw budget only: a batch's small remainder compresses
       // worse, and counting it shrank the budget until every batch was cut in two (500 points →
@@ -364,23 +296,20 @@ export class HttpWriter implements TsdbWriter {
       return;
     }
 
-    const { status, text, durationMs } = await this.#post(body, raw.length, signal);
+    const { status, text } = await this.#post(body, raw.length, signal);
     const verdict = interpretPutResponse(status, text);
     switch (verdict.kind) {
       case 'ok':
-        this.#observe(durationMs, 'ok');
         outcome.written += count;
         return;
       case 'retry':
-        this.#observe(durationMs, 'retry');
-        this.#logStatusOnce(status, verdict.reason);
+        this.#health.status(status, verdict.reason);
         throw new RetryableWriteError(verdict.code, `${this.endpoint}: ${verdict.reason}`, {
           endpoint: this.endpoint,
           status,
           ...(verdict.tlsFailure === undefined ? {} : { tlsFailure: verdict.tlsFailure }),
         });
       case 'refused':
-        this.#observe(durationMs, 'refused');
         if (count === 1) {
           this.#reject(lines, start, verdict.reason, outcome);
           return;
@@ -392,7 +321,6 @@ export class HttpWriter implements TsdbWriter {
         await this.#split(lines, start, end, outcome, signal, true);
         return;
       case 'partial':
-        this.#observe(durationMs, 'partial');
         await this.#partial(lines, start, end, verdict.errors, verdict.failed, outcome, signal);
         return;
     }
@@ -414,17 +342,15 @@ export class HttpWriter implements TsdbWriter {
       let text = '';
       if (res.statusCode === 204) await res.body.dump();
       else text = await res.body.text();
-      return { status: res.statusCode, text, durationMs: performance.now() - started };
+      return { status: res.statusCode, text };
     } catch (err) {
       const duration = performance.now() - started;
       if (signal?.aborted === true) {
-        this.#observe(duration, 'aborted');
         throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
           endpoint: this.endpoint,
           cause: signal.reason,
         });
       }
-      this.#observe(duration, 'error');
       const code = errorCode(err);
       const recent = this.#socketTlsError;
       const tls =
@@ -495,45 +421,9 @@ export class HttpWriter implements TsdbWriter {
     outcome.written += count - indexes.length;
   }
 
-  #observe(durationMs: number, outcome: HttpRequestOutcome): void {
-    if (this.#onRequest === undefined) return;
-    try {
-      this.#onRequest(durationMs, outcome);
-    } catch (err) {
-      // A broken metrics hook must not turn a delivered batch into a retry.
-      this.#logger.error({ err }, 'onRequest callback threw');
-    }
-  }
-
   #reject(lines: readonly string[], index: number, error: string, outcome: Outcome): void {
     const line = lines[index] as string;
     outcome.rejected.push({ line, error });
     this.#rejections.report(error, metricOf(line));
-  }
-
-  #logStatusOnce(status: number, reason: string): void {
-    // 5xx/429 are routine during outages and reported by the caller's retry loop; a status that
-    // means misconfiguration (401, 403, 404, ...) is logged once, loudly.
-    if (status >= 500 || status === 429 || status === 408 || this.#statusesLogged.has(status)) return;
-    if (this.#statusesLogged.size < 32) this.#statusesLogged.add(status);
-    this.#logger.error(
-      { endpoint: this.endpoint, status, reason },
-      'TSDB answered with a status that points at the configuration (URL, path, credentials)',
-    );
-  }
-
-  #markUnhealthy(err: unknown): void {
-    if (!this.#healthy) return;
-    this.#healthy = false;
-    this.#logger.warn(
-      { endpoint: this.endpoint, code: errorCode(err), cause: errorCode((err as { cause?: unknown }).cause) },
-      'TSDB endpoint is failing; batches will be retried',
-    );
-  }
-
-  #markHealthy(): void {
-    if (this.#healthy) return;
-    this.#healthy = true;
-    this.#logger.info({ endpoint: this.endpoint }, 'TSDB endpoint is accepting writes again');
   }
 }

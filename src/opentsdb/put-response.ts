@@ -1,5 +1,6 @@
 /**
- * What an /api/put?details answer means for the request that got it (docs/opentsdb.md §1.6, §7):
+ * What an /api/put?details answer means for the request that got it, as OpenTSDB 2.x,
+ * VictoriaMetrics and a TLS-terminating nginx answer:
  *
  *   204, or 200 with failed = 0             every point stored
  *   400/200 with {success, failed, errors}  only the listed points failed, the rest are stored

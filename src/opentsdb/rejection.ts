@@ -39,7 +39,7 @@ export const REJECTION_KINDS: readonly RejectionKind[] = [
   'other',
 ];
 
-/** Maps an OpenTSDB per-point error string (§1.6, §2 of docs/opentsdb.md) to its kind. */
+/** Maps a per-point error string (an /api/put details entry, a telnet error line) to its kind. */
 export function classifyRejection(error: string): RejectionKind {
   // Ordered by how often each shows up; startsWith/includes only, no regex per point.
   if (error.startsWith('Unknown metric') || error.includes('No such name for')) return 'unknown_metric';

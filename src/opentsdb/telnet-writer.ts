@@ -1,6 +1,6 @@
 /**
  * Writes batches as telnet-style `put` lines over one persistent TCP connection (tcp://host:port),
- * the protocol NS1's bridge used (docs/opentsdb.md §2).
+ * the protocol NS1's bridge used. Points become lines in put-payload.ts, validated first.
  *
  * Limits of the protocol, which no client can lift:
  * - No acknowledgement. OpenTSDB is silent on success and sends error lines asynchronously, with
@@ -17,13 +17,16 @@
  *
  * The socket is opened on the first batch, not at construction: VictoriaMetrics reads the first
  * byte of each new connection in its accept loop, so an idle fresh connection stalls the others.
- * After a failed connect, attempts are spaced by exponential backoff with jitter; a write during
- * the wait fails fast with a RetryableWriteError carrying `retryAfterMs`.
+ * After a failed connect, attempts are spaced by exponential backoff with equal jitter
+ * (shared/backoff.ts); a write during the wait fails fast with a RetryableWriteError carrying
+ * `retryAfterMs`.
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
-import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { parseTcpEndpoint } from './endpoint.ts';
+import { errorCode, RetryableWriteError, TsdbErrorCodes } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
 import { type RejectionKind, RejectionLog } from './rejection.ts';
 import { DEFAULT_MAX_TAGS } from './validate.ts';
@@ -59,24 +62,6 @@ export interface TelnetWriterStats {
   serverErrorLines: number;
 }
 
-function parseTcpEndpoint(endpoint: string): { host: string; port: number } {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch (cause) {
-    throw new TsdbConfigError('invalid telnet endpoint URL', { cause });
-  }
-  if (url.protocol !== 'tcp:')
-    throw new TsdbConfigError(`telnet writer needs a tcp:// URL, got ${url.protocol}`);
-  const port = Number(url.port);
-  if (url.hostname === '' || !Number.isInteger(port) || port <= 0) {
-    throw new TsdbConfigError('telnet endpoint needs a host and a port (tcp://host:4242)');
-  }
-  // URL keeps IPv6 literals bracketed; net.connect wants them bare.
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { host, port };
-}
-
 const UNKNOWN_METRIC_NAME = "'metrics': '";
 
 export class TelnetWriter implements TsdbWriter {
@@ -89,8 +74,7 @@ export class TelnetWriter implements TsdbWriter {
   readonly #connectTimeoutMs: number;
   readonly #writeTimeoutMs: number;
   readonly #idleTimeoutMs: number;
-  readonly #reconnectBaseMs: number;
-  readonly #reconnectMaxMs: number;
+  readonly #reconnect: Backoff;
   #socket: Socket | undefined;
   #connecting: Promise<Socket> | undefined;
   #consecutiveFailures = 0;
@@ -108,18 +92,17 @@ export class TelnetWriter implements TsdbWriter {
   };
 
   constructor(options: TelnetWriterOptions) {
-    const { host, port } = parseTcpEndpoint(options.endpoint);
+    const { host, port, name } = parseTcpEndpoint(options.endpoint);
     this.#host = host;
     this.#port = port;
-    this.endpoint = `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.endpoint = name;
     this.#logger = options.logger;
     this.#rejections = new RejectionLog(options.logger, this.endpoint);
     this.#maxTags = options.maxTags ?? DEFAULT_MAX_TAGS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.#reconnectBaseMs = options.reconnectBaseMs ?? 100;
-    this.#reconnectMaxMs = options.reconnectMaxMs ?? 30_000;
+    this.#reconnect = { baseMs: options.reconnectBaseMs ?? 100, maxMs: options.reconnectMaxMs ?? 30_000 };
   }
 
   get stats(): Readonly<TelnetWriterStats> {
@@ -210,7 +193,7 @@ export class TelnetWriter implements TsdbWriter {
         socket.destroy();
         this.#stats.connectFailures++;
         this.#consecutiveFailures++;
-        const delay = this.#backoff();
+        const delay = backoffDelayMs(this.#consecutiveFailures, this.#reconnect);
         this.#nextAttemptAt = Date.now() + delay;
         if (this.#consecutiveFailures === 1) {
           this.#logger.warn(
@@ -324,14 +307,5 @@ export class TelnetWriter implements TsdbWriter {
         );
       });
     });
-  }
-
-  /** Exponential backoff with "equal jitter": half fixed, half random, so retries spread out. */
-  #backoff(): number {
-    const exp = Math.min(
-      this.#reconnectMaxMs,
-      this.#reconnectBaseMs * 2 ** Math.min(30, this.#consecutiveFailures - 1),
-    );
-    return Math.round(exp / 2 + Math.random() * (exp / 2));
   }
 }

@@ -1,7 +1,9 @@
 /**
- * How one point looks on each wire: the /api/put JSON element and the telnet `put` line.
+ * A point as a telnet `put` line (the telnet and file writers). Its /api/put JSON element is
+ * made once, at accept time, by the bridge's mapping (src/bridge/mapping.ts), with the same
+ * value text (wireValue).
  */
-import type { Datapoint, EncodedDatapoint } from './datapoint.ts';
+import type { Datapoint } from './datapoint.ts';
 import { wireValue } from './sanitize.ts';
 
 /**
@@ -10,17 +12,6 @@ import { wireValue } from './sanitize.ts';
  * tcollector drops lines of >= 1024 characters, and so do we (the newline included).
  */
 export const MAX_PUT_LINE_BYTES = 1024;
-
-/**
- * Like encodeDatapoint, but safe for OpenTSDB's value parser: undefined for NaN/±Infinity (which
- * JSON.stringify would turn into `null`), unsafe integers in exponent form (see wireValue).
- */
-export function encodeWireDatapoint(point: Datapoint): EncodedDatapoint | undefined {
-  const value = wireValue(point.value);
-  if (value === undefined) return undefined;
-  if (value === point.value) return JSON.stringify(point);
-  return JSON.stringify({ metric: point.metric, timestamp: point.timestamp, value, tags: point.tags });
-}
 
 /** The value as a telnet word: the same text the JSON encoding would carry. */
 export function putValueText(value: number | string): string {

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { type Datapoint, encodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
+import type { Datapoint } from '../../../src/opentsdb/datapoint.ts';
 import { FileWriter, type FileWriterSettings } from '../../../src/opentsdb/file-writer.ts';
 import { startStrictOpenTsdb } from '../../harness/strict-opentsdb.ts';
-import { captureLogger, encodeAll, makePoints } from './support.ts';
+import { captureLogger, encode, encodeAll, makePoints } from './support.ts';
 
 let dir: string;
 before(() => {
@@ -38,8 +38,8 @@ const point: Datapoint = {
 describe('FileWriter', () => {
   it('appends put lines, one batch per write, creating the directory', async () => {
     const w = writer();
-    assert.deepEqual(await w.write([encodeDatapoint(point)]), { written: 1, rejected: [] });
-    assert.deepEqual(await w.write([encodeDatapoint({ ...point, value: 1 })]), { written: 1, rejected: [] });
+    assert.deepEqual(await w.write([encode(point)]), { written: 1, rejected: [] });
+    assert.deepEqual(await w.write([encode({ ...point, value: 1 })]), { written: 1, rejected: [] });
     await w.close();
     assert.equal(
       readFileSync(w.path, 'utf8'),
@@ -59,8 +59,8 @@ describe('FileWriter', () => {
 
   it('rejects points OpenTSDB would refuse instead of writing unreplayable lines', async () => {
     const w = writer();
-    const bad = encodeDatapoint({ ...point, tags: {} });
-    const result = await w.write([bad, encodeDatapoint(point), 'garbage']);
+    const bad = encode({ ...point, tags: {} });
+    const result = await w.write([bad, encode(point), 'garbage']);
     await w.close();
     assert.equal(result.written, 1);
     assert.deepEqual(
@@ -79,12 +79,12 @@ describe('FileWriter', () => {
 
   it('reopens the file after rotation (rename) and after removal', async () => {
     const w = writer();
-    await w.write([encodeDatapoint(point)]);
+    await w.write([encode(point)]);
     renameSync(w.path, `${w.path}.1`);
-    await w.write([encodeDatapoint({ ...point, value: 2 })]);
-    await w.write([encodeDatapoint({ ...point, value: 3 })]);
+    await w.write([encode({ ...point, value: 2 })]);
+    await w.write([encode({ ...point, value: 3 })]);
     unlinkSync(w.path);
-    await w.write([encodeDatapoint({ ...point, value: 4 })]);
+    await w.write([encode({ ...point, value: 4 })]);
     await w.close();
     assert.match(readFileSync(`${w.path}.1`, 'utf8'), / 123\.5 /);
     assert.equal(
@@ -96,11 +96,11 @@ describe('FileWriter', () => {
 
   it('a write the file system refuses is retryable; the next one reopens', async () => {
     const w = writer();
-    await w.write([encodeDatapoint(point)]);
+    await w.write([encode(point)]);
     // A directory where the file was: open(O_APPEND) fails with EISDIR, even for root.
     rmSync(w.path);
     mkdirSync(w.path);
-    const err = await w.write([encodeDatapoint(point)]).then(
+    const err = await w.write([encode(point)]).then(
       () => assert.fail('expected an error'),
       (e: unknown) => e as { code: string; retryable: boolean; cause: { code: string } },
     );
@@ -108,7 +108,7 @@ describe('FileWriter', () => {
     assert.equal(err.retryable, true);
     assert.equal(err.cause.code, 'EISDIR');
     rmSync(w.path, { recursive: true });
-    await w.write([encodeDatapoint(point)]);
+    await w.write([encode(point)]);
     await w.close();
     assert.equal(
       readFileSync(w.path, 'utf8'),
@@ -119,7 +119,7 @@ describe('FileWriter', () => {
   it('write after close is refused', async () => {
     const w = writer();
     await w.close();
-    await assert.rejects(w.write([encodeDatapoint(point)]), { code: 'CPB_ERR_TSDB_WRITER_CLOSED' });
+    await assert.rejects(w.write([encode(point)]), { code: 'CPB_ERR_TSDB_WRITER_CLOSED' });
   });
 
   it('the put file replays into an OpenTSDB telnet port as is', async () => {

@@ -5,7 +5,7 @@ import { parseCatchpointBridgeManifest } from '../../../src/api/validate.ts';
 import { buildMappingPlan, mapPush, newMappingStats } from '../../../src/bridge/mapping.ts';
 import type { NodeInfo } from '../../../src/catchpoint/node.ts';
 import { parsePush } from '../../../src/catchpoint/push.ts';
-import { type Datapoint, type EncodedDatapoint, encodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
+import type { Datapoint, EncodedDatapoint } from '../../../src/opentsdb/datapoint.ts';
 import { expectedV1Info, generateNodes } from '../../harness/fake-catchpoint.ts';
 import { pushBody } from '../../harness/push-stream.ts';
 
@@ -66,8 +66,13 @@ export function makePoints(prefix: string, n: number, base = Date.now() - 600_00
   return points;
 }
 
+/** A point as the JSON element the writers take (what the bridge's mapping encodes at accept time). */
+export function encode(point: Datapoint): EncodedDatapoint {
+  return JSON.stringify(point);
+}
+
 export function encodeAll(points: readonly Datapoint[]): EncodedDatapoint[] {
-  return points.map(encodeDatapoint);
+  return points.map(encode);
 }
 
 /**

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Datapoint, encodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
+import type { Datapoint } from '../../../src/opentsdb/datapoint.ts';
 import { RetryableWriteError } from '../../../src/opentsdb/errors.ts';
 import { TelnetWriter, type TelnetWriterSettings } from '../../../src/opentsdb/telnet-writer.ts';
 import type { WriteResult } from '../../../src/opentsdb/writer.ts';
 import { type StrictOpenTsdb, startStrictOpenTsdb } from '../../harness/strict-opentsdb.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../harness/victoria-metrics.ts';
-import { captureLogger, encodeAll, makePoints, uniquePrefix } from './support.ts';
+import { captureLogger, encode, encodeAll, makePoints, uniquePrefix } from './support.ts';
 
 function writer(
   endpoint: string,
@@ -77,7 +77,7 @@ describe('TelnetWriter against VictoriaMetrics', () => {
       tags: { a: 'b\nput x 1 1 a=b' },
     };
     const w = writer(vm.telnetUrl);
-    const result = await w.write([good, longTag, spaced, newline].map(encodeDatapoint));
+    const result = await w.write([good, longTag, spaced, newline].map(encode));
     await w.close();
     assert.equal(result.written, 1);
     assert.equal(result.rejected.length, 3);
@@ -172,7 +172,7 @@ describe('TelnetWriter against the strict OpenTSDB contract server', () => {
     try {
       const ts = Date.now();
       const lines = [1, 2].map((i) =>
-        encodeDatapoint({ metric: 'not.created', timestamp: ts + i, value: i, tags: { a: 'b' } }),
+        encode({ metric: 'not.created', timestamp: ts + i, value: i, tags: { a: 'b' } }),
       );
       // Written, as far as telnet can tell: the refusal comes back later, uncorrelated.
       assert.deepEqual(await w.write(lines), { written: 2, rejected: [] });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeDatapoint } from '../../../src/opentsdb/datapoint.ts';
 import { classifyRejection } from '../../../src/opentsdb/rejection.ts';
-import { encodeWireDatapoint, formatPutLine } from '../../../src/opentsdb/wire.ts';
+import { formatPutLine } from '../../../src/opentsdb/wire.ts';
 
 describe('formatPutLine', () => {
   it('writes seconds, single spaces and a newline', () => {
@@ -20,24 +19,6 @@ describe('formatPutLine', () => {
       formatPutLine({ metric: 'm', timestamp: 2000, value: 2 ** 63, tags: { a: 'b' } }),
       'put m 2 9.223372036854776e+18 a=b\n',
     );
-  });
-});
-
-describe('encodeWireDatapoint', () => {
-  it('encodes like encodeDatapoint for ordinary values', () => {
-    const p = { metric: 'm', timestamp: 1, value: 1.5, tags: { a: 'b' } };
-    assert.equal(encodeWireDatapoint(p), JSON.stringify(p));
-  });
-
-  it('drops non-finite values and protects unsafe integers', () => {
-    assert.equal(encodeWireDatapoint({ metric: 'm', timestamp: 1, value: Number.NaN, tags: {} }), undefined);
-    const line = encodeWireDatapoint({
-      metric: 'm',
-      timestamp: 1,
-      value: 2 ** 63,
-      tags: { a: 'b' },
-    }) as string;
-    assert.equal(decodeDatapoint(line).value as unknown, '9.223372036854776e+18');
   });
 });
 
