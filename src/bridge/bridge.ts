@@ -1,7 +1,8 @@
 /**
- * The bridge's core, independent of HTTP: accepts a push (auth, parse, de-duplicate, enrich, map,
- * spool) and runs delivery. A config generation is swapped in whole between pushes: everything a
- * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
+ * The bridge's core, independent of HTTP: checks the token of a push or a hand-off, counts every
+ * outcome, accepts a push (parse, de-duplicate, enrich, map, spool) and runs delivery. A config
+ * generation is swapped in whole between pushes: everything a push needs is read from one
+ * `Generation` object, so a push is mapped under exactly one config.
  *
  * Without Catchpoint credentials (ResolvedConfig.catchpoint undefined) there is no node directory:
  * one warning, and every push is tagged from what it carries itself (fallbackNodeInfo). Credentials
@@ -43,6 +44,19 @@ export interface AcceptResult {
   code?: string;
   reason?: string;
   datapoints?: number;
+}
+
+/** A hand-off as the HTTP layer received it. */
+export interface HandoffRequest {
+  body: Buffer;
+  /** The token the request carried, undefined when it carried none. */
+  token: string | undefined;
+}
+
+/** A push as the HTTP layer received it. */
+export interface PushRequest extends HandoffRequest {
+  /** The 401's reason for a push without a token: where this route takes it. */
+  noTokenReason: string;
 }
 
 interface Generation {
@@ -252,55 +266,87 @@ export class Bridge {
     }
   }
 
-  /** Token check for a push (from its path or a header), or one with none when `token` is undefined. */
-  authorize(token: string | undefined): boolean {
-    if (token === undefined) return !this.tokens.required;
-    return this.tokens.required && this.tokens.matches(token);
+  /** A push: its token checked, then parsed, mapped and spooled; every outcome counted. */
+  async acceptPush(request: PushRequest): Promise<AcceptResult> {
+    const result =
+      this.#refused(request.token, request.noTokenReason, 'unknown push token') ??
+      (await this.#accept(request.body));
+    this.metrics.pushes.inc({ outcome: result.outcome });
+    return result;
   }
 
-  async accept(body: Buffer): Promise<AcceptResult> {
-    if (this.#closing)
-      return this.#count({ status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' });
+  /**
+   * Points a stopping peer hands over (see handoff.ts), with the push token as a bearer header:
+   * checked, then spooled like a push's; every outcome counted.
+   */
+  async acceptHandoff(request: HandoffRequest): Promise<AcceptResult> {
+    const result =
+      this.#refused(request.token, 'unknown token', 'unknown token') ??
+      (await this.#acceptHandoff(request.body));
+    this.metrics.handoffsReceived.inc({ outcome: result.outcome });
+    return result;
+  }
+
+  /**
+   * The 401 for a request whose token is wrong, or that carries none (`token` undefined) while one
+   * is configured; else the 503 while shutting down; undefined when it may go on.
+   */
+  #refused(token: string | undefined, missing: string, wrong: string): AcceptResult | undefined {
+    const authorized =
+      token === undefined ? !this.tokens.required : this.tokens.required && this.tokens.matches(token);
+    if (!authorized) {
+      return {
+        status: 401,
+        outcome: 'unauthorized',
+        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
+        reason: token === undefined ? missing : wrong,
+      };
+    }
+    if (this.#closing) return { status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' };
+    return undefined;
+  }
+
+  async #accept(body: Buffer): Promise<AcceptResult> {
     const gen = this.#generation;
     if (body.length > gen.maxBodyBytes) {
-      return this.#count({
+      return {
         status: 413,
         outcome: 'too_large',
         reason: `body over ${gen.maxBodyBytes} bytes`,
-      });
+      };
     }
     let text: string;
     try {
       text = utf8.decode(body);
     } catch {
-      return this.#count({
+      return {
         status: 400,
         outcome: 'invalid',
         code: 'CPB_ERR_PUSH_ENCODING',
         reason: 'body is not valid UTF-8',
-      });
+      };
     }
     let push: CatchpointPush;
     try {
       push = parsePush(text, gen.format);
     } catch (err) {
       if (err instanceof PushParseError) {
-        return this.#count({ status: 400, outcome: 'invalid', code: err.code, reason: err.message });
+        return { status: 400, outcome: 'invalid', code: err.code, reason: err.message };
       }
       throw err;
     }
     if (push.timestampMs > Date.now() + this.#maxFutureSkewMs) {
-      return this.#count({
+      return {
         status: 400,
         outcome: 'invalid',
         code: 'CPB_ERR_PUSH_TIMESTAMP',
         reason: `timestamp ${DateTime.fromMillis(push.timestampMs, { zone: 'utc' }).toISO()} is more than a day in the future`,
-      });
+      };
     }
 
     // Ids are canonical digit strings ≤ 2^53 (parsePush), so Number() is exact.
     const dedupe = await this.#deduper.check(Number(push.testId), Number(push.nodeId), push.timestampMs);
-    if (dedupe.kind === 'duplicate') return this.#count({ status: 200, outcome: 'duplicate', datapoints: 0 });
+    if (dedupe.kind === 'duplicate') return { status: 200, outcome: 'duplicate', datapoints: 0 };
 
     let node = this.#directory?.lookup(push.nodeId);
     if (node === undefined) {
@@ -313,7 +359,7 @@ export class Bridge {
     } catch (err) {
       dedupe.settle(false);
       const refused = this.#spoolRefusal(err);
-      if (refused !== undefined) return this.#count(refused);
+      if (refused !== undefined) return refused;
       throw err;
     }
     this.#diskTrouble(undefined);
@@ -321,7 +367,7 @@ export class Bridge {
     this.#lastPushAt = Date.now();
     this.metrics.datapointsSpooled.inc(lines.length);
     this.#flushStats(push);
-    return this.#count({ status: 200, outcome: 'accepted', datapoints: lines.length });
+    return { status: 200, outcome: 'accepted', datapoints: lines.length };
   }
 
   /**
@@ -345,9 +391,7 @@ export class Bridge {
     return handoff;
   }
 
-  /** Points a stopping peer hands over (see handoff.ts): checked, then spooled like a push. */
-  async acceptHandoff(body: Buffer): Promise<AcceptResult> {
-    if (this.#closing) return { status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' };
+  async #acceptHandoff(body: Buffer): Promise<AcceptResult> {
     const records = body
       .toString('utf8')
       .split('\n')
@@ -407,11 +451,6 @@ export class Bridge {
       );
       this.#diskEpisode = undefined;
     }
-  }
-
-  #count(result: AcceptResult): AcceptResult {
-    this.metrics.pushes.inc({ outcome: result.outcome });
-    return result;
   }
 
   /** Counts what mapping left out; logs what the push carried but could not be read. */

@@ -18,6 +18,7 @@ export type PushOutcome =
 export interface BridgeMetrics {
   registry: Registry;
   pushes: Counter<'outcome'>;
+  handoffsReceived: Counter<'outcome'>;
   datapointsSpooled: Counter;
   datapointsWritten: Counter;
   datapointsRejected: Counter<'reason'>;
@@ -87,6 +88,12 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
     pushes: new Counter({
       name: 'catchpoint_bridge_pushes_total',
       help: 'Pushes received, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    handoffsReceived: new Counter({
+      name: 'catchpoint_bridge_handoffs_received_total',
+      help: 'Hand-offs of undelivered points received from a stopping peer replica (POST /internal/handoff), by outcome.',
       labelNames: ['outcome'],
       registers,
     }),
