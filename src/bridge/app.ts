@@ -16,7 +16,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { AcceptResult, Bridge } from './bridge.ts';
+import type { AcceptResult } from './accept.ts';
+import type { Bridge } from './bridge.ts';
 import { HANDOFF_PATH } from './handoff.ts';
 
 /** Hard cap of what fastify reads; the configured (live-reloadable) limit is checked per push. */

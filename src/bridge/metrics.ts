@@ -44,6 +44,22 @@ export interface GaugeSources {
   lastPushAgeSeconds: () => number | undefined;
 }
 
+/** The gauges of a bridge: its spool, its node directory (while there is one), its last push. */
+export function bridgeGaugeSources(
+  spool: { readonly bytes: number; readonly records: number },
+  directory: () => { readonly size: number; readonly lastSuccessAt: number | undefined } | undefined,
+  lastPushAt: () => number | undefined,
+): GaugeSources {
+  const ageSeconds = (at: number | undefined) => (at === undefined ? undefined : (Date.now() - at) / 1000);
+  return {
+    spoolBytes: () => spool.bytes,
+    spoolRecords: () => spool.records,
+    directoryNodes: () => directory()?.size ?? 0,
+    directoryAgeSeconds: () => ageSeconds(directory()?.lastSuccessAt),
+    lastPushAgeSeconds: () => ageSeconds(lastPushAt()),
+  };
+}
+
 export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = true): BridgeMetrics {
   const registry = new Registry();
   if (withProcessMetrics) collectDefaultMetrics({ register: registry });
