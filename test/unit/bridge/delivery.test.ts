@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Delivery } from '../../../src/bridge/delivery.ts';
-import { createBridgeMetrics } from '../../../src/bridge/metrics.ts';
+import { bridgeGaugeSources, createBridgeMetrics } from '../../../src/bridge/metrics.ts';
 import type { TsdbWriter, WriteResult } from '../../../src/opentsdb/writer.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { WriteAheadSpool } from '../../../src/spool/wal.ts';
@@ -14,20 +14,16 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-const zero = () => 0;
-
 async function setup(write: (batch: readonly string[]) => Promise<WriteResult>) {
   const dir = await mkdtemp(join(tmpdir(), 'cpb-delivery-'));
   dirs.push(dir);
   const spool = await WriteAheadSpool.open({ dir, maxBytes: 1 << 20, durability: 'buffered' });
   const metrics = createBridgeMetrics(
-    {
-      spoolBytes: zero,
-      spoolRecords: zero,
-      directoryNodes: zero,
-      directoryAgeSeconds: zero,
-      lastPushAgeSeconds: zero,
-    },
+    bridgeGaugeSources(
+      spool,
+      () => undefined,
+      () => undefined,
+    ),
     false,
   );
   const writer: TsdbWriter = { endpoint: 'http://tsdb.test:4242', write, close: async () => {} };
