@@ -1,7 +1,10 @@
 /**
- * `catchpoint-bridge` — one CLI for the product:
- *   bridge --config FILE [--secrets-dir DIR] [--listen HOST:PORT] [--spool-dir DIR]
- *   crd                  print the CatchpointBridge CRD (YAML)
+ * `catchpoint-bridge` — one CLI for the product: `bridge` (standalone from a config file, or in a
+ * cluster from its CatchpointBridge), `operator`, `replay` (recorded pushes to a bridge) and `crd`
+ * (the CRD as YAML). USAGE below lists each command's options. Exit codes: 0 done, 1 a config the
+ * command cannot run on, a replay not answered 200 throughout, or an unexpected error, 2 a usage
+ * error; `bridge` and `operator` run until a signal (server.ts), the operator exits 1 when it
+ * loses its leadership.
  */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';

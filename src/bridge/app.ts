@@ -16,7 +16,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { AcceptResult, Bridge } from './bridge.ts';
+import type { AcceptResult } from './accept.ts';
+import type { Bridge } from './bridge.ts';
 import { HANDOFF_PATH } from './handoff.ts';
 
 /** Hard cap of what fastify reads; the configured (live-reloadable) limit is checked per push. */
@@ -46,16 +47,19 @@ const NOT_CONFIGURED: AcceptResult = {
   reason: 'the bridge has no valid config yet',
 };
 
-/**
- * The server's options and body parser, shared with the benchmark's no-op baseline
- * (bench/noop-server.ts), so that the two differ only in what the push handler does.
- */
 const SHUTTING_DOWN: AcceptResult = {
   status: 503,
   outcome: 'refused_shutting_down',
   reason: 'shutting down; retry (another replica takes pushes)',
 };
 
+/** The 401's reason for a push to POST / without a token while one is configured (POST /push/:token always has one). */
+const ONLY_PUSH = 'this bridge takes pushes at /push with the token in Authorization: Bearer <token>';
+
+/**
+ * The server's options and body parser, shared with the benchmark's no-op baseline
+ * (bench/noop-server.ts), so that the two differ only in what the push handler does.
+ */
 export function createHttpServer(logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -93,39 +97,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
       .send({ ok: false, code: result.code ?? result.outcome, reason: result.reason });
   };
 
-  const handle = async (
-    token: string | undefined,
-    body: unknown,
-    res: FastifyReply,
-    missing = 'this bridge takes pushes at /push with the token in Authorization: Bearer <token>',
-  ) => {
+  /** A push with the token the route found (undefined for none); `noTokenReason` is the 401's reason then. */
+  const push = async (token: string | undefined, body: unknown, res: FastifyReply, noTokenReason: string) => {
     const bridge = ref.current;
     if (bridge === undefined) return reply(res, NOT_CONFIGURED);
-    if (!bridge.authorize(token)) {
-      const outcome: AcceptResult = {
-        status: 401,
-        outcome: 'unauthorized',
-        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
-        reason: token === undefined ? missing : 'unknown push token',
-      };
-      bridge.metrics.pushes.inc({ outcome: 'unauthorized' });
-      return reply(res, outcome);
-    }
-    const buf = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-    return reply(res, await bridge.accept(buf));
+    return reply(res, await bridge.acceptPush({ token, body: bodyBytes(body), noTokenReason }));
   };
 
   app.post<{ Params: { token: string } }>('/push/:token', (req, res) =>
-    handle(req.params.token, req.body, res),
+    push(req.params.token, req.body, res, ONLY_PUSH),
   );
   app.post('/push', (req, res) => {
     const header = ref.current?.config.spec.push.tokenHeader;
     const token = headerToken(req.headers, header);
     const expected =
       header === undefined ? 'Authorization: Bearer <token>' : `Authorization: Bearer <token> or ${header}`;
-    return handle(token, req.body, res, `a push to /push carries its token in ${expected}`);
+    return push(token, req.body, res, `a push to /push carries its token in ${expected}`);
   });
-  app.post('/', (req, res) => handle(undefined, req.body, res));
+  app.post('/', (req, res) => push(undefined, req.body, res, ONLY_PUSH));
 
   // A stopping peer hands over what it could not deliver (see handoff.ts). Same token as pushes,
   // sent as a bearer header; records are checked before they are spooled.
@@ -133,15 +122,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const bridge = ref.current;
     if (bridge === undefined) return reply(res, NOT_CONFIGURED);
     const token = headerToken(req.headers, undefined);
-    if (!bridge.authorize(token)) {
-      return reply(res, {
-        status: 401,
-        outcome: 'unauthorized',
-        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
-        reason: 'unknown token',
-      });
-    }
-    return reply(res, await bridge.acceptHandoff(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)));
+    return reply(res, await bridge.acceptHandoff({ token, body: bodyBytes(req.body) }));
   });
 
   app.get('/healthz', (_req, res) => res.send({ ok: true }));
@@ -170,6 +151,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     });
   });
   return app;
+}
+
+/** A request's body as the catch-all parser left it: bytes, or none. */
+function bodyBytes(body: unknown): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
 }
 
 /**

@@ -1,56 +1,42 @@
 /**
- * The bridge's core, independent of HTTP: accepts a push (auth, parse, de-duplicate, enrich, map,
- * spool) and runs delivery. A config generation is swapped in whole between pushes: everything a
- * push needs is read from one `Generation` object, so a push is mapped under exactly one config.
+ * The bridge's core, independent of HTTP: checks the token of a push or a hand-off, counts every
+ * outcome, and runs the accept pipeline (accept.ts) and delivery (delivery.ts) from start through
+ * live reloads to a close that hands what is left to a peer (handoff.ts). A config generation is
+ * swapped in whole between pushes: everything a push needs is read from one `Generation` object,
+ * so a push is mapped under exactly one config.
  *
  * Without Catchpoint credentials (ResolvedConfig.catchpoint undefined) there is no node directory:
  * one warning, and every push is tagged from what it carries itself (fallbackNodeInfo). Credentials
  * added later start a directory live; credentials removed stop it.
  */
 import { join } from 'node:path';
-import { TextDecoder } from 'node:util';
-import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import { spoolDiskReserveBytes } from '../api/spool-volume.ts';
 import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/directory.ts';
-import { PushParseError } from '../catchpoint/errors.ts';
-import { fallbackNodeInfo } from '../catchpoint/node.ts';
-import { parsePush, statusUnknown } from '../catchpoint/push.ts';
-import { compileTemplate } from '../catchpoint/template.ts';
-import type { CatchpointPush, PushFormat } from '../catchpoint/types.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
-import { SpoolDiskError, SpoolFullError, WriteAheadSpool } from '../spool/wal.ts';
+import { WriteAheadSpool } from '../spool/wal.ts';
+import { Acceptor, type AcceptResult, buildGeneration, type Generation } from './accept.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DEFAULT_MAX_ENTRIES, Deduper } from './dedupe.ts';
 import { type DedupeEntry, DedupeJournal } from './dedupe-journal.ts';
 import { Delivery, type DeliveryOptions } from './delivery.ts';
-import { checkHandedOffRecords, type HandoffResult, handOff } from './handoff.ts';
-import {
-  buildMappingPlan,
-  type MappingPlan,
-  type MappingStats,
-  mapPush,
-  newMappingStats,
-} from './mapping.ts';
-import { type BridgeMetrics, createBridgeMetrics, type PushOutcome } from './metrics.ts';
+import { type HandoffResult, handOff } from './handoff.ts';
+import { type BridgeMetrics, bridgeGaugeSources, createBridgeMetrics } from './metrics.ts';
 import { PushTokens } from './push-tokens.ts';
 import { createTsdbWriter } from './tsdb-writer.ts';
 
-/** What the HTTP layer answers. `reason` is safe to send to the client. */
-export interface AcceptResult {
-  status: 200 | 400 | 401 | 413 | 503;
-  outcome: PushOutcome;
-  code?: string;
-  reason?: string;
-  datapoints?: number;
+/** A hand-off as the HTTP layer received it. */
+export interface HandoffRequest {
+  body: Buffer;
+  /** The token the request carried, undefined when it carried none. */
+  token: string | undefined;
 }
 
-interface Generation {
-  config: ResolvedConfig;
-  plan: MappingPlan;
-  format: PushFormat;
-  maxBodyBytes: number;
+/** A push as the HTTP layer received it. */
+export interface PushRequest extends HandoffRequest {
+  /** The 401's reason for a push without a token: where this route takes it. */
+  noTokenReason: string;
 }
 
 export interface BridgeOptions {
@@ -62,9 +48,7 @@ export interface BridgeOptions {
   maxFutureSkewMs?: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const FUTURE_SKEW_MS = 24 * 3600_000;
-const DROPPED_LOG_INTERVAL_MS = 60_000;
 
 export class Bridge {
   readonly metrics: BridgeMetrics;
@@ -76,16 +60,10 @@ export class Bridge {
   readonly #delivery: Delivery;
   readonly #deduper: Deduper;
   readonly #dedupeJournal: DedupeJournal;
-  readonly #stats: MappingStats = newMappingStats();
-  readonly #maxFutureSkewMs: number;
+  readonly #acceptor: Acceptor;
   #generation: Generation;
   #closing = false;
   #started = false;
-  #lastPushAt: number | undefined;
-  /** When each kind of dropped value (a field, a measurement) was last logged. */
-  readonly #droppedLoggedAt = new Map<string, number>();
-  /** When the spool's disk began refusing appends (see #diskTrouble), while it does. */
-  #diskEpisode: number | undefined;
 
   private constructor(
     config: ResolvedConfig,
@@ -96,7 +74,6 @@ export class Bridge {
   ) {
     this.#logger = options.logger;
     this.#spool = spool;
-    this.#maxFutureSkewMs = options.maxFutureSkewMs ?? FUTURE_SKEW_MS;
     this.#generation = buildGeneration(config);
     this.#dedupeJournal = dedupe.journal;
     this.#deduper = new Deduper(
@@ -109,19 +86,21 @@ export class Bridge {
     this.#directory = directory === undefined ? undefined : new NodeDirectory(directory);
     if (directory === undefined) warnNoDirectory(config, options.logger);
     this.metrics = createBridgeMetrics(
-      {
-        spoolBytes: () => spool.bytes,
-        spoolRecords: () => spool.records,
-        directoryNodes: () => this.#directory?.size ?? 0,
-        directoryAgeSeconds: () => {
-          const at = this.#directory?.lastSuccessAt;
-          return at === undefined ? undefined : (Date.now() - at) / 1000;
-        },
-        lastPushAgeSeconds: () =>
-          this.#lastPushAt === undefined ? undefined : (Date.now() - this.#lastPushAt) / 1000,
-      },
+      bridgeGaugeSources(
+        spool,
+        () => this.#directory,
+        () => this.lastPushAt,
+      ),
       options.processMetrics ?? true,
     );
+    this.#acceptor = new Acceptor({
+      spool,
+      deduper: this.#deduper,
+      directory: () => this.#directory,
+      metrics: this.metrics,
+      logger: options.logger,
+      maxFutureSkewMs: options.maxFutureSkewMs ?? FUTURE_SKEW_MS,
+    });
     this.#delivery = new Delivery(
       spool,
       writer,
@@ -191,7 +170,7 @@ export class Bridge {
   }
 
   get lastPushAt(): number | undefined {
-    return this.#lastPushAt;
+    return this.#acceptor.lastPushAt;
   }
 
   get spoolBytes(): number {
@@ -253,76 +232,44 @@ export class Bridge {
     }
   }
 
-  /** Token check for a push (from its path or a header), or one with none when `token` is undefined. */
-  authorize(token: string | undefined): boolean {
-    if (token === undefined) return !this.tokens.required;
-    return this.tokens.required && this.tokens.matches(token);
+  /** A push: its token checked, then the accept pipeline (accept.ts); every outcome counted. */
+  async acceptPush(request: PushRequest): Promise<AcceptResult> {
+    const result =
+      this.#refused(request.token, request.noTokenReason, 'unknown push token') ??
+      (await this.#acceptor.push(request.body, this.#generation));
+    this.metrics.pushes.inc({ outcome: result.outcome });
+    return result;
   }
 
-  async accept(body: Buffer): Promise<AcceptResult> {
-    if (this.#closing)
-      return this.#count({ status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' });
-    const gen = this.#generation;
-    if (body.length > gen.maxBodyBytes) {
-      return this.#count({
-        status: 413,
-        outcome: 'too_large',
-        reason: `body over ${gen.maxBodyBytes} bytes`,
-      });
-    }
-    let text: string;
-    try {
-      text = utf8.decode(body);
-    } catch {
-      return this.#count({
-        status: 400,
-        outcome: 'invalid',
-        code: 'CPB_ERR_PUSH_ENCODING',
-        reason: 'body is not valid UTF-8',
-      });
-    }
-    let push: CatchpointPush;
-    try {
-      push = parsePush(text, gen.format);
-    } catch (err) {
-      if (err instanceof PushParseError) {
-        return this.#count({ status: 400, outcome: 'invalid', code: err.code, reason: err.message });
-      }
-      throw err;
-    }
-    if (push.timestampMs > Date.now() + this.#maxFutureSkewMs) {
-      return this.#count({
-        status: 400,
-        outcome: 'invalid',
-        code: 'CPB_ERR_PUSH_TIMESTAMP',
-        reason: `timestamp ${DateTime.fromMillis(push.timestampMs, { zone: 'utc' }).toISO()} is more than a day in the future`,
-      });
-    }
+  /**
+   * Points a stopping peer hands over (see handoff.ts), with the push token as a bearer header:
+   * checked, then spooled like a push's; every outcome counted.
+   */
+  async acceptHandoff(request: HandoffRequest): Promise<AcceptResult> {
+    const result =
+      this.#refused(request.token, 'unknown token', 'unknown token') ??
+      (await this.#acceptor.handoff(request.body, this.#generation.config.spec.tsdb.maxTags));
+    this.metrics.handoffsReceived.inc({ outcome: result.outcome });
+    return result;
+  }
 
-    // Ids are canonical digit strings ≤ 2^53 (parsePush), so Number() is exact.
-    const dedupe = await this.#deduper.check(Number(push.testId), Number(push.nodeId), push.timestampMs);
-    if (dedupe.kind === 'duplicate') return this.#count({ status: 200, outcome: 'duplicate', datapoints: 0 });
-
-    let node = this.#directory?.lookup(push.nodeId);
-    if (node === undefined) {
-      this.#directory?.noteUnknown(push.nodeId);
-      node = fallbackNodeInfo(push);
+  /**
+   * The 401 for a request whose token is wrong, or that carries none (`token` undefined) while one
+   * is configured; else the 503 while shutting down; undefined when it may go on.
+   */
+  #refused(token: string | undefined, missing: string, wrong: string): AcceptResult | undefined {
+    const authorized =
+      token === undefined ? !this.tokens.required : this.tokens.required && this.tokens.matches(token);
+    if (!authorized) {
+      return {
+        status: 401,
+        outcome: 'unauthorized',
+        code: 'CPB_ERR_PUSH_UNAUTHORIZED',
+        reason: token === undefined ? missing : wrong,
+      };
     }
-    const lines = mapPush(push, node, gen.plan, this.#stats);
-    try {
-      await this.#spool.append(lines);
-    } catch (err) {
-      dedupe.settle(false);
-      const refused = this.#spoolRefusal(err);
-      if (refused !== undefined) return this.#count(refused);
-      throw err;
-    }
-    this.#diskTrouble(undefined);
-    dedupe.settle(true);
-    this.#lastPushAt = Date.now();
-    this.metrics.datapointsSpooled.inc(lines.length);
-    this.#flushStats(push);
-    return this.#count({ status: 200, outcome: 'accepted', datapoints: lines.length });
+    if (this.#closing) return { status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' };
+    return undefined;
   }
 
   /**
@@ -345,131 +292,6 @@ export class Bridge {
     await Promise.all([this.#spool.close(), this.#dedupeJournal.close()]);
     return handoff;
   }
-
-  /** Points a stopping peer hands over (see handoff.ts): checked, then spooled like a push. */
-  async acceptHandoff(body: Buffer): Promise<AcceptResult> {
-    if (this.#closing) return { status: 503, outcome: 'refused_shutting_down', reason: 'shutting down' };
-    const records = body
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l !== '');
-    const bad = checkHandedOffRecords(records, this.#generation.config.spec.tsdb.maxTags);
-    if (bad !== undefined)
-      return {
-        status: bad.tooLarge ? 413 : 400,
-        outcome: 'invalid',
-        code: 'CPB_ERR_HANDOFF_INVALID',
-        reason: bad.reason,
-      };
-    try {
-      await this.#spool.append(records);
-    } catch (err) {
-      const refused = this.#spoolRefusal(err);
-      if (refused !== undefined) return refused;
-      throw err;
-    }
-    this.metrics.datapointsSpooled.inc(records.length);
-    return { status: 200, outcome: 'accepted', datapoints: records.length };
-  }
-
-  /** The 503 for an append the spool refused (full, or its disk), undefined for anything else. */
-  #spoolRefusal(err: unknown): AcceptResult | undefined {
-    if (err instanceof SpoolFullError)
-      return {
-        status: 503,
-        outcome: 'refused_spool_full',
-        code: err.code,
-        reason: 'spool full; retry later',
-      };
-    if (err instanceof SpoolDiskError) {
-      this.#diskTrouble(err);
-      return {
-        status: 503,
-        outcome: 'refused_spool_disk',
-        code: err.code,
-        reason: `spool disk: ${err.reason}; retry later`,
-      };
-    }
-    return undefined;
-  }
-
-  /** Logs a disk episode once when it starts and once when appends succeed again. */
-  #diskTrouble(err: SpoolDiskError | undefined): void {
-    if (err !== undefined && this.#diskEpisode === undefined) {
-      this.#diskEpisode = Date.now();
-      this.#logger.error(
-        { code: err.code, reason: err.reason, errno: err.errno, spoolBytes: this.#spool.bytes },
-        "the spool's disk cannot take pushes; answering 503 until it can",
-      );
-    } else if (err === undefined && this.#diskEpisode !== undefined) {
-      this.#logger.info(
-        { refusedForMs: Date.now() - this.#diskEpisode },
-        "the spool's disk takes pushes again",
-      );
-      this.#diskEpisode = undefined;
-    }
-  }
-
-  #count(result: AcceptResult): AcceptResult {
-    this.metrics.pushes.inc({ outcome: result.outcome });
-    return result;
-  }
-
-  /** Counts what mapping left out; logs what the push carried but could not be read. */
-  #flushStats(push: CatchpointPush): void {
-    for (const [dimension, n] of this.#stats.missingDimension)
-      this.metrics.dimensionMissing.inc({ dimension }, n);
-    for (const [measurement, n] of this.#stats.missingMeasurement)
-      this.metrics.measurementMissing.inc({ measurement }, n);
-    for (const [measurement, n] of this.#stats.invalidMeasurement) {
-      this.metrics.measurementInvalid.inc({ measurement }, n);
-      this.#warnDropped(
-        `measurement ${measurement}`,
-        { testId: push.testId, nodeId: push.nodeId, measurement },
-        'a measurement of a push is not a number: left out, the rest of the push written',
-      );
-    }
-    if (push.dropped !== undefined) {
-      for (const d of push.dropped) {
-        this.metrics.fieldInvalid.inc({ field: d.field });
-        this.#warnDropped(
-          `field ${d.field}`,
-          {
-            testId: push.testId,
-            nodeId: push.nodeId,
-            field: d.field,
-            path: d.path,
-            value: d.value,
-            ...(d.field === 'errorCode' && statusUnknown(push) ? { status: 'unknown, not written' } : {}),
-          },
-          'an optional field of a push could not be read: left out, the rest of the push written',
-        );
-      }
-    }
-    this.#stats.missingDimension.clear();
-    this.#stats.missingMeasurement.clear();
-    this.#stats.invalidMeasurement.clear();
-  }
-
-  /** One warning a minute per kind of dropped value (a template mistake recurs on every push). */
-  #warnDropped(kind: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    const last = this.#droppedLoggedAt.get(kind);
-    if (last !== undefined && now - last < DROPPED_LOG_INTERVAL_MS) return;
-    this.#droppedLoggedAt.set(kind, now);
-    this.#logger.warn(fields, message);
-  }
-}
-
-function buildGeneration(config: ResolvedConfig): Generation {
-  const push = config.spec.push;
-  const format: PushFormat =
-    push.format === 'template' && push.template !== undefined
-      ? { type: 'template', fields: push.template }
-      : { type: 'json' };
-  // A bad field map is a config error: refuse the generation now, not every push later.
-  if (format.type === 'template') compileTemplate(format.fields);
-  return { config, plan: buildMappingPlan(config.spec), format, maxBodyBytes: push.maxBodyBytes };
 }
 
 function deliveryOptions(config: ResolvedConfig): DeliveryOptions {

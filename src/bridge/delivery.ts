@@ -5,16 +5,25 @@
  * spool, not memory, absorbs the outage, and its limit turns into 503s at the push endpoint.
  */
 
-import pRetry from 'p-retry';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { TsdbErrorCodes } from '../opentsdb/errors.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
+import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 import { safeUrl } from '../shared/logger.ts';
 import type { WriteAheadSpool } from '../spool/wal.ts';
 import { type BridgeMetrics, rejectionReason } from './metrics.ts';
 
 /** Requests' worth of points one delivery batch may take from a backlog. */
 export const READ_AHEAD_REQUESTS = 4;
+
+/**
+ * After the n-th failed write of a batch, a wait between 250·2^(n-1) ms and twice that (equal
+ * jitter over a step that starts at 500 ms), between 2.5 and 5 s once the step reaches the cap.
+ * Short enough that delivery resumes within seconds of the TSDB coming back; a request every few
+ * seconds during an outage costs nothing.
+ */
+const RETRY_BACKOFF: Backoff = { baseMs: 500, maxMs: 5_000 };
 
 export interface DeliveryOptions {
   /** Points per TSDB request (tsdb.batchMaxPoints); a batch takes up to READ_AHEAD_REQUESTS × this. */
@@ -96,28 +105,42 @@ export class Delivery {
         continue;
       }
       try {
-        await pRetry(() => this.#writeOnce(batch.records), {
-          retries: Number.POSITIVE_INFINITY,
-          minTimeout: 250,
-          // Short enough that delivery resumes within seconds of the TSDB coming back; one
-          // request per 5 s during an outage costs nothing.
-          maxTimeout: 5_000,
-          factor: 2,
-          randomize: true,
-          signal,
-          onFailedAttempt: ({ error, attemptNumber }) => {
-            this.#metrics.datapointsRetried.inc(batch.records.length);
-            this.#logFailure(error, attemptNumber);
-          },
-        });
+        if (!(await this.#deliver(batch.records, signal))) {
+          // Stopped: the batch stays in the spool for the next start.
+          this.#spool.rewind();
+          return;
+        }
         await this.#spool.ack(batch);
       } catch (err) {
-        // Only an abort ends the retries: leave the batch in the spool for the next start.
+        // The spool could not acknowledge the batch: it stays there for the next start.
         this.#spool.rewind();
         if (!signal.aborted) this.#logger.error({ err }, 'delivery loop stopped unexpectedly');
         return;
       }
     }
+  }
+
+  /**
+   * Writes one batch, retrying every failure after a backoff (RETRY_BACKOFF), forever: true once
+   * it is written, false when `signal` stopped it first. A write that succeeds while the stop
+   * comes counts as stopped: the batch stays in the spool and is sent again on the next start.
+   */
+  async #deliver(records: string[], signal: AbortSignal): Promise<boolean> {
+    for (let failures = 1; !signal.aborted; failures++) {
+      try {
+        await this.#writeOnce(records);
+        return !signal.aborted;
+      } catch (err) {
+        this.#metrics.datapointsRetried.inc(records.length);
+        this.#logFailure(err instanceof Error ? err : new Error(String(err)), failures);
+      }
+      try {
+        await sleep(backoffDelayMs(failures, RETRY_BACKOFF), undefined, { signal });
+      } catch {
+        return false; // aborted while waiting
+      }
+    }
+    return false;
   }
 
   async #writeOnce(records: string[]): Promise<void> {
@@ -136,9 +159,6 @@ export class Delivery {
       const code = (err as { code?: string }).code;
       if (code !== TsdbErrorCodes.ABORTED && code !== TsdbErrorCodes.CLOSED)
         this.#metrics.tsdbHealth.failed(err, writer.endpoint);
-      // p-retry gives up on TypeErrors; a writer bug must not stop delivery, so every failure
-      // is retried as a plain Error.
-      if (err instanceof TypeError) throw new Error(err.message, { cause: err });
       throw err;
     }
   }

@@ -12,6 +12,7 @@ import { Agent, request } from 'undici';
 import type { Datapoint } from '../opentsdb/datapoint.ts';
 import { validatePointForOpenTsdb } from '../opentsdb/validate.ts';
 import { MAX_RECORD_BYTES, type WriteAheadSpool } from '../spool/wal.ts';
+import type { AcceptResult } from './accept.ts';
 
 export const HANDOFF_PATH = '/internal/handoff';
 const BATCH_RECORDS = 2000;
@@ -74,10 +75,34 @@ export async function handOff(
 }
 
 /**
+ * The records of a hand-off's body (NDJSON), or the 400 (413 for a record over the spool's limit)
+ * that refuses the whole batch: nothing of a batch with a bad record is spooled.
+ */
+export function readHandoff(
+  body: Buffer,
+  maxTags: number,
+): { records: string[] } | { refused: AcceptResult } {
+  const records = body
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+  const bad = checkHandedOffRecords(records, maxTags);
+  if (bad === undefined) return { records };
+  return {
+    refused: {
+      status: bad.tooLarge ? 413 : 400,
+      outcome: 'invalid',
+      code: 'CPB_ERR_HANDOFF_INVALID',
+      reason: bad.reason,
+    },
+  };
+}
+
+/**
  * Checks records handed over by a peer before they enter this spool: each must fit a spool record
  * and be a datapoint OpenTSDB would take. Returns the first bad one's problem.
  */
-export function checkHandedOffRecords(
+function checkHandedOffRecords(
   records: readonly string[],
   maxTags: number,
 ): { reason: string; tooLarge: boolean } | undefined {

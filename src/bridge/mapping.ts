@@ -134,26 +134,17 @@ function measurementNames(spec: CatchpointBridgeSpec): string[] {
   return names;
 }
 
+/** The push's own ids; the node's ASN, else the push's; every other dimension is the node's field of that name. */
 function dimensionValue(dimension: Dimension, push: CatchpointPush, node: NodeInfo): string | undefined {
   switch (dimension) {
     case 'node':
       return push.nodeId;
-    case 'asn':
-      return node.asn ?? push.asn;
-    case 'continent':
-      return node.continent;
-    case 'city':
-      return node.city;
-    case 'country':
-      return node.country;
-    case 'region':
-      return node.region;
-    case 'isp':
-      return node.isp;
-    case 'networkType':
-      return node.networkType;
     case 'test':
       return push.testId;
+    case 'asn':
+      return node.asn ?? push.asn;
+    default:
+      return node[dimension];
   }
 }
 

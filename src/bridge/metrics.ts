@@ -18,6 +18,7 @@ export type PushOutcome =
 export interface BridgeMetrics {
   registry: Registry;
   pushes: Counter<'outcome'>;
+  handoffsReceived: Counter<'outcome'>;
   datapointsSpooled: Counter;
   datapointsWritten: Counter;
   datapointsRejected: Counter<'reason'>;
@@ -41,6 +42,22 @@ export interface GaugeSources {
   directoryNodes: () => number;
   directoryAgeSeconds: () => number | undefined;
   lastPushAgeSeconds: () => number | undefined;
+}
+
+/** The gauges of a bridge: its spool, its node directory (while there is one), its last push. */
+export function bridgeGaugeSources(
+  spool: { readonly bytes: number; readonly records: number },
+  directory: () => { readonly size: number; readonly lastSuccessAt: number | undefined } | undefined,
+  lastPushAt: () => number | undefined,
+): GaugeSources {
+  const ageSeconds = (at: number | undefined) => (at === undefined ? undefined : (Date.now() - at) / 1000);
+  return {
+    spoolBytes: () => spool.bytes,
+    spoolRecords: () => spool.records,
+    directoryNodes: () => directory()?.size ?? 0,
+    directoryAgeSeconds: () => ageSeconds(directory()?.lastSuccessAt),
+    lastPushAgeSeconds: () => ageSeconds(lastPushAt()),
+  };
 }
 
 export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = true): BridgeMetrics {
@@ -87,6 +104,12 @@ export function createBridgeMetrics(sources: GaugeSources, withProcessMetrics = 
     pushes: new Counter({
       name: 'catchpoint_bridge_pushes_total',
       help: 'Pushes received, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    handoffsReceived: new Counter({
+      name: 'catchpoint_bridge_handoffs_received_total',
+      help: 'Hand-offs of undelivered points received from a stopping peer replica (POST /internal/handoff), by outcome.',
       labelNames: ['outcome'],
       registers,
     }),

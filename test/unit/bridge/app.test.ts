@@ -215,6 +215,11 @@ test('POST /internal/handoff: a peer with the token hands over valid points; any
   assert.equal(ok.statusCode, 200);
   assert.equal(ok.json().datapoints, 2);
   assert.ok(bridge.spoolBytes > 0);
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /catchpoint_bridge_handoffs_received_total\{outcome="unauthorized"\} 2/);
+  assert.match(metrics, /catchpoint_bridge_handoffs_received_total\{outcome="invalid"\} 6/);
+  assert.match(metrics, /catchpoint_bridge_handoffs_received_total\{outcome="accepted"\} 1/);
+  assert.doesNotMatch(metrics, /catchpoint_bridge_pushes_total\{/, 'hand-offs are not pushes');
 });
 
 test('shutdown: out of the Service while pushes are still taken, then 503 with Retry-After', async () => {
