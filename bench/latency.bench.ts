@@ -36,7 +36,8 @@ export interface LatencyResult {
   autocannonFsync: { p50: number; p99: number; max: number; okPerSecond: number };
 }
 
-function figures(runs: LoadResult[]): LatencyFigures {
+/** Pooled latency figures of paced runs (also the Telegraf suite's). */
+export function figures(runs: LoadResult[]): LatencyFigures {
   const pooled = pooledSamples(runs);
   const scheduled = runs.map((r) => r.scheduledLatencyMs?.p99 ?? Number.NaN);
   let refused = 0;

@@ -7,6 +7,10 @@
  *                      and the highest steady rate the fsync bridge delivers in full
  *   latency.bench.ts   acknowledgement latency at half the bridge's ceiling, vs the no-op
  *   outage.bench.ts    RSS with the spool full during a TSDB outage, and the drain after it
+ *   telegraf.bench.ts  the peer users pick instead (Telegraf, bench/lib/telegraf.ts) on the same
+ *                      core under the same load: pushes/s, datapoints found, latency, RSS
+ *   loss.bench.ts      a steady stream into the bridge and Telegraf with VictoriaMetrics down in
+ *                      the middle: sent, acknowledged, found; and the series each writes
  *   profile.bench.ts   the bridge under `--cpu-prof`: top self time
  *   operator.bench.ts  N CatchpointBridges to Ready (real controllers, kwok nodes) vs the same
  *                      children applied without the operator; CR edit to the first datapoint
@@ -34,14 +38,25 @@ import { machineInfo, machineLine } from './lib/machine.ts';
 import { startNoopServer } from './lib/noop.ts';
 import { affinity, ForeignLoad, pin, renice, rssBytes } from './lib/proc.ts';
 import { PushSource } from './lib/pushes.ts';
-import { type BenchResults, buildRows, renderBounds, renderProfile, renderTable } from './lib/report.ts';
+import {
+  type BenchResults,
+  buildRows,
+  renderBounds,
+  renderPeer,
+  renderProfile,
+  renderTable,
+} from './lib/report.ts';
+import { buildTelegraf } from './lib/telegraf.ts';
+import { runLoss } from './loss.bench.ts';
 import { runOperatorBench } from './operator.bench.ts';
 import { runOutage } from './outage.bench.ts';
 import { runProfile } from './profile.bench.ts';
 import { runSink } from './sink.bench.ts';
+import { runTelegraf } from './telegraf.bench.ts';
 
 const USAGE = `usage: npm run bench [-- options]
-  --quick              short runs for CI (~1 min): 3 s per run, 1 trial, 25k datapoints in the outage
+  --quick              short runs for CI (~1.5 min): 3 s per run, 1 trial, 25k datapoints in the outage,
+                       VictoriaMetrics down 3 s (not 30 s) in the loss scenario
   --seconds N          length of each measured run (default 10, quick 3)
   --trials N           measured runs per figure, interleaved with the baseline (default 3, quick 1)
   --connections N      load generator connections (default 32)
@@ -129,8 +144,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 async function suite<T>(name: string, run: () => Promise<T>, foreign: Record<string, number>): Promise<T> {
   log(name);
   const load = new ForeignLoad();
+  const t0 = performance.now();
   const result = await run();
   foreign[name.split(':')[0]!] = load.read();
+  log(`  (${name.split(':')[0]} took ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   return result;
 }
 
@@ -166,8 +183,16 @@ async function main(): Promise<void> {
   const machineLoad = new ForeignLoad();
   try {
     // The bridge runs as the image runs it: compiled JavaScript, not type-stripped sources.
-    const cli = await compileCli();
+    const [cli, telegrafBinary] = await Promise.all([
+      compileCli(),
+      buildTelegraf().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+    ]);
     log(`bridge: ${relative(process.cwd(), cli)} (npm run build)`);
+    log(
+      telegrafBinary instanceof Error
+        ? `telegraf: NOT BUILT, its section fails: ${telegrafBinary.message.split('\n')[0]}`
+        : `telegraf: ${telegrafBinary} (scripts/peers/telegraf.sh)`,
+    );
     const [vm, catchpoint] = await Promise.all([startVictoriaMetrics(), startFakeCatchpoint()]);
     open.push(
       { name: 'VictoriaMetrics', close: () => vm.close() },
@@ -232,6 +257,29 @@ async function main(): Promise<void> {
       foreign,
     );
 
+    // The peer, alone on the same core under the same load generator, then both through a TSDB
+    // outage. A Telegraf that cannot be built or run fails its section (and the run's exit code).
+    let telegraf: BenchResults['telegraf'];
+    if (telegrafBinary instanceof Error) telegraf = { error: telegrafBinary.message };
+    else {
+      const bin = telegrafBinary;
+      try {
+        telegraf = await suite(
+          `telegraf: saturating load, then ${rate} pushes/s`,
+          () => runTelegraf(ctx, bin, rate),
+          foreign,
+        );
+      } catch (err) {
+        telegraf = { error: err instanceof Error ? err.message : String(err) };
+        log(`telegraf: FAILED: ${telegraf.error}`);
+      }
+    }
+    const loss = await suite(
+      `loss: bridge and telegraf under a steady stream, VictoriaMetrics down ${opts.quick ? 3 : 30} s`,
+      () => runLoss(ctx, telegrafBinary),
+      foreign,
+    );
+
     let profile: BenchResults['profile'];
     if (opts.profile) {
       profile = await suite(
@@ -259,6 +307,8 @@ async function main(): Promise<void> {
       ingress,
       latency,
       outage,
+      ...(telegraf === undefined ? {} : { telegraf }),
+      loss,
       ...(profile === undefined ? {} : { profile }),
       ...(operator === undefined ? {} : { operator }),
     };
@@ -279,6 +329,9 @@ async function main(): Promise<void> {
       '',
       renderTable(rows),
       '',
+      'Telegraf (what users pick instead) against the fsync bridge, same run, same core, same load generator:',
+      renderPeer(results),
+      '',
       'CPU during the saturation runs (1.00 = one core; the server has one):',
       renderBounds(results),
       '',
@@ -288,6 +341,8 @@ async function main(): Promise<void> {
       `took ${seconds.toFixed(0)} s; results: ${jsonFile}`,
       '',
     ];
+    const peerFailed =
+      results.telegraf === undefined || 'error' in results.telegraf || loss.telegraf === undefined;
     process.stdout.write(out.join('\n'));
     writeFileSync(
       jsonFile,
@@ -306,6 +361,10 @@ async function main(): Promise<void> {
         2,
       )}\n`,
     );
+    if (peerFailed) {
+      log('bench: the Telegraf section failed (see above)');
+      process.exitCode = 1;
+    }
   } finally {
     await closeAll();
   }

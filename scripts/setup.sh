@@ -44,3 +44,6 @@ echo "[setup] node $(node_modules/.bin/node --version)"
 
 echo "[setup] control plane binaries, the workload controllers the operator benchmark needs, and a real node's (built once from the Go module proxy, then cached)"
 bash scripts/control-plane/build.sh --node >/dev/null
+
+echo "[setup] Telegraf, the peer the benchmark compares the bridge with (built once from the Go module proxy, then cached)"
+bash scripts/peers/telegraf.sh >/dev/null

@@ -69,12 +69,12 @@ function fromAutocannon(r: AutocannonResult, cpu: NodeJS.CpuUsage): LoadResult {
   };
 }
 
-function autocannonRequests(url: string, source: PushSource) {
+function autocannonRequests(url: string, source: PushSource, headers: Record<string, string> = HEADERS) {
   return [
     {
       method: 'POST',
       path: splitUrl(url).path,
-      headers: HEADERS,
+      headers,
       setupRequest: (req: { body?: string | Buffer }) => {
         req.body = source.next();
         return req;
@@ -87,14 +87,22 @@ function autocannonRequests(url: string, source: PushSource) {
  * As many pushes as the server takes, from `connections` keep-alive connections, for `seconds`
  * or until `amount` pushes were sent. `fixedBody` sends that one body every time instead of the
  * next push (for a server that does not look at bodies: it spares the load generator's core).
+ * `headers` are sent with every push besides the content type (e.g. a peer's basic auth).
  */
 export async function saturate(
   url: string,
   source: PushSource,
-  options: { connections: number; seconds: number; amount?: number; fixedBody?: string },
+  options: {
+    connections: number;
+    seconds: number;
+    amount?: number;
+    fixedBody?: string;
+    headers?: Record<string, string>;
+  },
 ): Promise<LoadResult> {
   const cpu0 = process.cpuUsage();
   const { origin, path } = splitUrl(url);
+  const headers = { ...HEADERS, ...options.headers };
   const result = await autocannon({
     url: origin,
     connections: options.connections,
@@ -102,8 +110,8 @@ export async function saturate(
     ...(options.amount === undefined ? {} : { amount: options.amount }),
     requests:
       options.fixedBody === undefined
-        ? autocannonRequests(url, source)
-        : [{ method: 'POST', path, headers: HEADERS, body: options.fixedBody }],
+        ? autocannonRequests(url, source, headers)
+        : [{ method: 'POST', path, headers, body: options.fixedBody }],
   });
   return fromAutocannon(result, process.cpuUsage(cpu0));
 }
@@ -129,14 +137,15 @@ export async function autocannonAtRate(
  * `rate` pushes per second for `seconds`, evenly spaced, over a pool of keep-alive connections.
  * `latencyMs` runs from sending a request to its answer; `scheduledLatencyMs` from its scheduled
  * time, so a server (or load generator) falling behind shows up there instead of slowing the
- * schedule down.
+ * schedule down. `headers` as for saturate.
  */
 export async function paced(
   url: string,
   source: PushSource,
-  options: { rate: number; seconds: number; connections: number },
+  options: { rate: number; seconds: number; connections: number; headers?: Record<string, string> },
 ): Promise<LoadResult> {
   const { origin, path } = splitUrl(url);
+  const headers = { ...HEADERS, ...options.headers };
   const pool = new Pool(origin, { connections: options.connections, pipelining: 1 });
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const latencies = new Float64Array(total);
@@ -156,7 +165,7 @@ export async function paced(
     sent++;
     const started = performance.now();
     pool
-      .request({ path, method: 'POST', headers: HEADERS, body: source.next() })
+      .request({ path, method: 'POST', headers, body: source.next() })
       .then(async (res) => {
         await res.body.dump();
         if (res.statusCode >= 200 && res.statusCode < 300) {

@@ -5,10 +5,12 @@
  */
 import type { IngressResult } from '../ingress.bench.ts';
 import type { LatencyResult } from '../latency.bench.ts';
+import type { LossResult, LossSide } from '../loss.bench.ts';
 import type { OperatorBenchResult } from '../operator.bench.ts';
 import type { OutageResult } from '../outage.bench.ts';
 import type { ProfileResult } from '../profile.bench.ts';
 import type { SinkResult } from '../sink.bench.ts';
+import type { TelegrafResult } from '../telegraf.bench.ts';
 import { POINTS_PER_PUSH } from './pushes.ts';
 import { type Figure, ratio } from './stats.ts';
 
@@ -24,6 +26,9 @@ export interface BenchResults {
   ingress: IngressResult;
   latency: LatencyResult;
   outage: OutageResult;
+  /** The peer; `error` when it could not be built or run (the run then exits non-zero). */
+  telegraf?: TelegrafResult | { error: string };
+  loss: LossResult;
   profile?: ProfileResult;
   operator?: OperatorBenchResult;
 }
@@ -249,6 +254,100 @@ function operatorRows(o: OperatorBenchResult): Row[] {
       verdict: '',
     },
   ];
+}
+
+const pct = (part: number, whole: number) =>
+  whole > 0 ? `${((part / whole) * 100).toFixed(part === whole ? 0 : 1)}%` : 'n/a';
+
+function lossCell(side: LossSide | undefined, error: string | undefined): string {
+  if (side === undefined) return `FAILED: ${error ?? 'not run'}`;
+  const dropped = side.droppedByWriter ? `; says it dropped ${int(side.droppedByWriter)}` : '';
+  return (
+    `${int(side.sent)} sent, ${int(side.acknowledged)} acknowledged; ` +
+    `${int(side.found)} of ${int(side.expected)} datapoints found (${pct(side.found, side.expected)})${dropped}`
+  );
+}
+
+/** Bridge (fsync) and Telegraf side by side: Figure | Bridge | Telegraf. */
+export function renderPeer(r: BenchResults): string {
+  const { ingress, latency, loss, idleRss } = r;
+  const rows: string[][] = [];
+  const fsyncRuns = ingress.fsync.runs;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const t = r.telegraf;
+  if (t === undefined || 'error' in t) {
+    rows.push(['Telegraf', 'measured', `FAILED: ${(t?.error ?? 'not run').split('\n')[0]}`]);
+  } else {
+    const tRuns = t.runs;
+    const found = tRuns.reduce((a, run) => a + run.found, 0);
+    const expected = tRuns.reduce((a, run) => a + run.expected, 0);
+    const dropped = tRuns.reduce((a, run) => a + run.droppedByTelegraf, 0);
+    const dup = tRuns.reduce((a, run) => a + run.duplicates, 0);
+    const bridgeCatchUp = Math.max(...fsyncRuns.map((run) => run.bridge?.catchUpSeconds ?? Number.NaN));
+    rows.push(
+      ['Pushes/s acknowledged at saturation', fig(ingress.fsync.pushesPerSecond), fig(t.pushesPerSecond)],
+      [
+        'Datapoints/s into VictoriaMetrics during saturation (its rows counter)',
+        int(mean(fsyncRuns.map((run) => run.bridge?.vmRowsPerSecond ?? Number.NaN))),
+        fig(t.vmRowsPerSecond),
+      ],
+      [
+        `Acknowledged datapoints in VictoriaMetrics after saturation (${POINTS_PER_PUSH}/push)`,
+        Number.isFinite(bridgeCatchUp)
+          ? `all: spool empty ${bridgeCatchUp.toFixed(1)} s after the load (its counters)`
+          : 'spool did not drain',
+        `${int(found)} of ${int(expected)} by query (${pct(found, expected)})` +
+          (dropped > 0 ? `; says it dropped ${int(dropped)}` : '') +
+          (dup > 0 ? `; ${int(dup)} stored twice` : ''),
+      ],
+      [
+        `Latency p50 / p99 at ${int(latency.rate)} pushes/s`,
+        `${ms(latency.fsync.p50)} / ${ms(latency.fsync.p99)} ms`,
+        `${ms(t.latency.p50)} / ${ms(t.latency.p99)} ms` +
+          (t.latency.refused + t.latency.errors > 0
+            ? ` (${t.latency.refused + t.latency.errors} refused)`
+            : '') +
+          `; ${int(t.latency.found)} of ${int(t.latency.expected)} datapoints found`,
+      ],
+      ['RSS idle (fresh process)', mib(idleRss.fsync), mib(t.rssIdleBytes)],
+      [
+        'RSS peak under saturating load',
+        mib(Math.max(...fsyncRuns.map((run) => run.rssPeakBytes))),
+        mib(Math.max(...tRuns.map((run) => run.rssPeakBytes))),
+      ],
+      [
+        'Server cores during saturation (it has one)',
+        mean(fsyncRuns.map((run) => run.sutCores)).toFixed(2),
+        mean(tRuns.map((run) => run.sutCores)).toFixed(2),
+      ],
+    );
+  }
+  rows.push([
+    `TSDB down ${loss.downSeconds} s in a ${loss.beforeSeconds + loss.downSeconds + loss.afterSeconds} s stream of ${int(loss.rate)} pushes/s to each`,
+    lossCell(loss.bridge, undefined),
+    lossCell(loss.telegraf, loss.telegrafError),
+  ]);
+  rows.push([
+    'RSS peak during that',
+    mib(loss.bridge.rssPeakBytes),
+    loss.telegraf === undefined ? '–' : mib(loss.telegraf.rssPeakBytes),
+  ]);
+  if (loss.shape !== undefined) {
+    const s = loss.shape;
+    const ts = (list: number[]) =>
+      list
+        .map((v) => (v === s.pushTimestampMs ? 'the push time' : `${v - s.pushTimestampMs} ms off`))
+        .join(', ');
+    rows.push([
+      'Series from one push (seed layout)',
+      `${s.bridgeSeries} series; timestamp ${ts(s.bridgeTimestampsMs)}`,
+      `${s.telegrafSeries} series, ${s.same ? "the bridge's names, tags and values" : `DIFFERENT: ${s.differences.slice(0, 3).join('; ')}`}; timestamp ${ts(s.telegrafTimestampsMs)}`,
+    ]);
+  }
+  const head = ['Figure', 'Bridge (fsync)', 'Telegraf'];
+  const lines = pad([head, head.map(() => ''), ...rows]).split('\n');
+  lines[1] = lines[1]!.replace(/ /g, '-');
+  return lines.join('\n');
 }
 
 function pad(cells: string[][]): string {
