@@ -14,6 +14,7 @@ import { parsePush, statusUnknown } from '../catchpoint/push.ts';
 import { compileTemplate } from '../catchpoint/template.ts';
 import type { CatchpointPush, PushFormat } from '../catchpoint/types.ts';
 import { SpoolDiskError, SpoolFullError, type WriteAheadSpool } from '../spool/wal.ts';
+import type { AcceptResult } from './accept-result.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { Deduper } from './dedupe.ts';
 import { readHandoff } from './handoff.ts';
@@ -24,16 +25,7 @@ import {
   mapPush,
   newMappingStats,
 } from './mapping.ts';
-import type { BridgeMetrics, PushOutcome } from './metrics.ts';
-
-/** What the HTTP layer answers. `reason` is safe to send to the client. */
-export interface AcceptResult {
-  status: 200 | 400 | 401 | 413 | 503;
-  outcome: PushOutcome;
-  code?: string;
-  reason?: string;
-  datapoints?: number;
-}
+import type { BridgeMetrics } from './metrics.ts';
 
 /** Everything a push needs from one config, swapped in whole between pushes. */
 export interface Generation {

@@ -16,7 +16,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { AcceptResult } from './accept.ts';
+import type { AcceptResult } from './accept-result.ts';
 import type { Bridge } from './bridge.ts';
 import { HANDOFF_PATH } from './handoff.ts';
 

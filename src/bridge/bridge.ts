@@ -16,7 +16,8 @@ import { NodeDirectory, type NodeDirectoryOptions } from '../catchpoint/director
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { parseDuration, parseQuantity } from '../shared/duration.ts';
 import { WriteAheadSpool } from '../spool/wal.ts';
-import { Acceptor, type AcceptResult, buildGeneration, type Generation } from './accept.ts';
+import { Acceptor, buildGeneration, type Generation } from './accept.ts';
+import type { AcceptResult } from './accept-result.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DEFAULT_MAX_ENTRIES, Deduper } from './dedupe.ts';
 import { type DedupeEntry, DedupeJournal } from './dedupe-journal.ts';

@@ -12,7 +12,7 @@ import { Agent, request } from 'undici';
 import type { Datapoint } from '../opentsdb/datapoint.ts';
 import { validatePointForOpenTsdb } from '../opentsdb/validate.ts';
 import { MAX_RECORD_BYTES, type WriteAheadSpool } from '../spool/wal.ts';
-import type { AcceptResult } from './accept.ts';
+import type { AcceptResult } from './accept-result.ts';
 
 export const HANDOFF_PATH = '/internal/handoff';
 const BATCH_RECORDS = 2000;
