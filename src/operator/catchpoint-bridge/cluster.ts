@@ -15,7 +15,7 @@ import type { InformerObject } from '../../kube/informer.ts';
 import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath } from '../../kube/resources.ts';
 import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
-import { OwnWrites } from './own-writes.ts';
+import { type ChildEvent, OwnWrites } from './own-writes.ts';
 import type { ChildObject, ClusterReader, ClusterWriter } from './reconciler.ts';
 
 export type CachedObject = InformerObject & ChildObject;
@@ -43,7 +43,7 @@ const childKey = (kind: string, namespace: string | undefined, name: string | un
 
 export class KubeCluster implements ClusterReader, ClusterWriter {
   readonly #o: KubeClusterOptions;
-  /** Children applied that their informer has not delivered yet (see own-writes.ts). */
+  /** What we wrote: reads prefer it until informers catch up, and drift is told from it. */
   readonly #ownWrites = new OwnWrites<CachedObject>();
   /** Secret → the key names it held at a resourceVersion (names only, see getSecretKeys). */
   readonly #secretKeys = new Map<string, { rv: string; keys: ReadonlySet<string> }>();
@@ -52,19 +52,18 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     this.#o = options;
   }
 
-  /** Feed of the children's informer events, so reads stop preferring our writes once seen. */
-  observedChild(kind: ChildKind, obj: CachedObject): void {
-    this.#ownWrites.observed(childKey(kind, obj.metadata.namespace, obj.metadata.name), obj);
+  /**
+   * Feed of the children's informer events (`owner`: the owning CR's queue key), so reads stop
+   * preferring our writes once seen, and changes that may be drift are noted (own-writes.ts).
+   */
+  observedChild(kind: ChildKind, owner: string | undefined, event: ChildEvent<CachedObject>): void {
+    const { namespace, name } = event.obj.metadata;
+    this.#ownWrites.observed(owner, childKey(kind, namespace, name), event);
   }
 
-  /** Whether this version of a child is the one our last apply stored. */
-  isOwnVersion(
-    kind: ChildKind,
-    namespace: string | undefined,
-    name: string | undefined,
-    rv: string | undefined,
-  ): boolean {
-    return this.#ownWrites.isOwnVersion(childKey(kind, namespace, name), rv);
+  /** Whether a child of the CR `owner` (its queue key) drifted from what we wrote; asked once. */
+  drifted(owner: string): boolean {
+    return this.#ownWrites.drifted(owner);
   }
 
   /** Children written but not yet seen through their informers. */
