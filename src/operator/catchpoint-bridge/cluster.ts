@@ -66,11 +66,6 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     return this.#ownWrites.drifted(owner);
   }
 
-  /** Children written but not yet seen through their informers. */
-  get unobservedWrites(): number {
-    return this.#ownWrites.size;
-  }
-
   async getBridge(namespace: string, name: string): Promise<CatchpointBridge | undefined> {
     return this.#o.bridges.get(namespace, name);
   }

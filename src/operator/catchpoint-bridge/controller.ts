@@ -171,10 +171,7 @@ export class CatchpointBridgeController {
         const end = metrics.reconcileTime.startTimer({ controller: CONTROLLER_NAME });
         try {
           const result = await this.#reconciler.reconcile({ namespace, name }, { force });
-          metrics.reconcileTotal.inc({
-            controller: CONTROLLER_NAME,
-            result: result.requeueAfterMs ? 'requeue_after' : 'success',
-          });
+          metrics.reconcileTotal.inc({ controller: CONTROLLER_NAME, result: 'success' });
           return result;
         } catch (err) {
           if (force) this.#force.add(key);
