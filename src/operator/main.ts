@@ -27,6 +27,8 @@ export interface OperatorOptions {
   /** Shorter lease timings for tests. */
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   processMetrics?: boolean;
+  /** This replica's pod name; default $POD_NAME (the chart sets it from the downward API). */
+  podName?: string;
 }
 
 export interface RunningOperator {
@@ -40,6 +42,7 @@ export interface RunningOperator {
 }
 
 export async function runOperator(o: OperatorOptions): Promise<RunningOperator> {
+  const podName = o.podName ?? process.env.POD_NAME;
   const metrics = createOperatorMetrics(o.processMetrics ?? true);
   let controller: CatchpointBridgeController | undefined;
   let stopping = false;
@@ -54,6 +57,7 @@ export async function runOperator(o: OperatorOptions): Promise<RunningOperator> 
       logger: o.logger.child({ component: 'controller' }),
       config: o.config,
       metrics,
+      ...(podName ? { instance: podName } : {}),
       ...(o.namespaces ? { namespaces: o.namespaces } : {}),
       ...(o.workers ? { workers: o.workers } : {}),
     });
@@ -72,7 +76,7 @@ export async function runOperator(o: OperatorOptions): Promise<RunningOperator> 
       kc: o.kc,
       namespace,
       name: LEASE_NAME,
-      identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`,
+      identity: `${podName ?? hostname()}_${randomBytes(4).toString('hex')}`,
       logger: o.logger.child({ component: 'leader-election' }),
       ...(o.lease
         ? {

@@ -36,6 +36,8 @@ export interface KubeClusterOptions {
   writes: Counter<'verb' | 'kind'>;
   /** catchpoint_operator_api_reads_total{kind} */
   reads: Counter<'kind'>;
+  /** The Events' reportingInstance: the operator's pod name (POD_NAME), or the field manager. */
+  instance?: string;
 }
 
 const childKey = (kind: string, namespace: string | undefined, name: string | undefined) =>
@@ -174,7 +176,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
         message: message.slice(0, 1024),
         source: { component: FIELD_MANAGER },
         reportingComponent: FIELD_MANAGER,
-        reportingInstance: process.env.POD_NAME ?? FIELD_MANAGER,
+        reportingInstance: this.#o.instance ?? FIELD_MANAGER,
         action: 'Reconcile',
         firstTimestamp: now,
         lastTimestamp: now,

@@ -37,6 +37,8 @@ export interface ControllerOptions {
   /** Namespaces to watch; undefined: all. */
   namespaces?: readonly string[];
   workers?: number;
+  /** Who records the Events (their reportingInstance): the operator's pod name. */
+  instance?: string;
   /** Full, forced pass over every CatchpointBridge this often. Default 10 min. */
   resyncMs?: number;
 }
@@ -131,6 +133,7 @@ export class CatchpointBridgeController {
       children: this.#children,
       writes: options.metrics.apiWrites,
       reads: options.metrics.apiReads,
+      ...(options.instance ? { instance: options.instance } : {}),
     });
     this.#cluster = cluster;
     this.#reconciler = new CatchpointBridgeReconciler({
