@@ -14,7 +14,7 @@ import { isNotFound } from '../../kube/errors.ts';
 import type { InformerObject } from '../../kube/informer.ts';
 import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath } from '../../kube/resources.ts';
-import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
+import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest, namespaceOf } from './desired.ts';
 import { type ChildEvent, OwnWrites } from './own-writes.ts';
 import type { ChildObject, ClusterReader, ClusterWriter } from './reconciler.ts';
 
@@ -139,7 +139,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
         apiVersion: `${API_GROUP}/${API_VERSION}`,
         kind: KIND,
         plural: PLURAL,
-        namespace: cr.metadata.namespace ?? 'default',
+        namespace: namespaceOf(cr),
         name: cr.metadata.name,
         status: status as Record<string, unknown>,
       },
@@ -153,7 +153,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     reason: string,
     message: string,
   ): Promise<void> {
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const now = new Date().toISOString();
     this.#o.writes.inc({ verb: 'create', kind: 'Event' });
     await kubeRequest(this.#o.kc, {

@@ -25,6 +25,7 @@ import {
   MANAGED_BY_LABEL,
   type Manifest,
   minimumReplicas,
+  namespaceOf,
   type OperatorConfig,
   workloadKind,
 } from './desired.ts';
@@ -178,7 +179,7 @@ export class CatchpointBridgeReconciler {
   }
 
   async #checkSecrets(cr: CatchpointBridge, names: string[]): Promise<ConditionInput> {
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const keys = new Map<string, ReadonlySet<string>>();
     const absent: string[] = [];
     for (const name of names) {
@@ -221,7 +222,7 @@ export class CatchpointBridgeReconciler {
 
   async #applyChildren(cr: CatchpointBridge, secretNames: string[], force: boolean): Promise<void> {
     const { reader, writer, config } = this.#deps;
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const desired = desiredChildren(cr, config, secretNames);
     for (const manifest of desired.apply) {
       const hash = inputHash(manifest);
