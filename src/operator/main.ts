@@ -1,6 +1,9 @@
 /**
- * `catchpoint-bridge operator`: flags, leader election, the probes/metrics listener, and the
- * CatchpointBridge controller. Wiring only; the logic lives in catchpoint-bridge/.
+ * The operator process once cli.ts has parsed its flags: the CatchpointBridge controller, run
+ * under leader election (or at once without it), the listener for /healthz, /readyz and /metrics,
+ * and what the environment tells it (POD_NAME, POD_NAMESPACE: the Lease's holder and namespace,
+ * the Events' reporting instance), read here once. Wiring only; the logic lives in
+ * catchpoint-bridge/.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
