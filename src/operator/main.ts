@@ -1,6 +1,9 @@
 /**
- * `catchpoint-bridge operator`: flags, leader election, the probes/metrics listener, and the
- * CatchpointBridge controller. Wiring only; the logic lives in catchpoint-bridge/.
+ * The operator process once cli.ts has parsed its flags: the CatchpointBridge controller, run
+ * under leader election (or at once without it), the listener for /healthz, /readyz and /metrics,
+ * and what the environment tells it (POD_NAME, POD_NAMESPACE: the Lease's holder and namespace,
+ * the Events' reporting instance), read here once. Wiring only; the logic lives in
+ * catchpoint-bridge/.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -27,6 +30,8 @@ export interface OperatorOptions {
   /** Shorter lease timings for tests. */
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   processMetrics?: boolean;
+  /** This replica's pod name; default $POD_NAME (the chart sets it from the downward API). */
+  podName?: string;
 }
 
 export interface RunningOperator {
@@ -40,6 +45,7 @@ export interface RunningOperator {
 }
 
 export async function runOperator(o: OperatorOptions): Promise<RunningOperator> {
+  const podName = o.podName ?? process.env.POD_NAME;
   const metrics = createOperatorMetrics(o.processMetrics ?? true);
   let controller: CatchpointBridgeController | undefined;
   let stopping = false;
@@ -54,6 +60,7 @@ export async function runOperator(o: OperatorOptions): Promise<RunningOperator> 
       logger: o.logger.child({ component: 'controller' }),
       config: o.config,
       metrics,
+      ...(podName ? { instance: podName } : {}),
       ...(o.namespaces ? { namespaces: o.namespaces } : {}),
       ...(o.workers ? { workers: o.workers } : {}),
     });
@@ -72,7 +79,7 @@ export async function runOperator(o: OperatorOptions): Promise<RunningOperator> 
       kc: o.kc,
       namespace,
       name: LEASE_NAME,
-      identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`,
+      identity: `${podName ?? hostname()}_${randomBytes(4).toString('hex')}`,
       logger: o.logger.child({ component: 'leader-election' }),
       ...(o.lease
         ? {

@@ -14,8 +14,8 @@ import { isNotFound } from '../../kube/errors.ts';
 import type { InformerObject } from '../../kube/informer.ts';
 import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath } from '../../kube/resources.ts';
-import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
-import { OwnWrites } from './own-writes.ts';
+import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest, namespaceOf } from './desired.ts';
+import { type ChildEvent, OwnWrites } from './own-writes.ts';
 import type { ChildObject, ClusterReader, ClusterWriter } from './reconciler.ts';
 
 export type CachedObject = InformerObject & ChildObject;
@@ -36,6 +36,8 @@ export interface KubeClusterOptions {
   writes: Counter<'verb' | 'kind'>;
   /** catchpoint_operator_api_reads_total{kind} */
   reads: Counter<'kind'>;
+  /** The Events' reportingInstance: the operator's pod name (POD_NAME), or the field manager. */
+  instance?: string;
 }
 
 const childKey = (kind: string, namespace: string | undefined, name: string | undefined) =>
@@ -43,7 +45,7 @@ const childKey = (kind: string, namespace: string | undefined, name: string | un
 
 export class KubeCluster implements ClusterReader, ClusterWriter {
   readonly #o: KubeClusterOptions;
-  /** Children applied that their informer has not delivered yet (see own-writes.ts). */
+  /** What we wrote: reads prefer it until informers catch up, and drift is told from it. */
   readonly #ownWrites = new OwnWrites<CachedObject>();
   /** Secret → the key names it held at a resourceVersion (names only, see getSecretKeys). */
   readonly #secretKeys = new Map<string, { rv: string; keys: ReadonlySet<string> }>();
@@ -52,24 +54,18 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     this.#o = options;
   }
 
-  /** Feed of the children's informer events, so reads stop preferring our writes once seen. */
-  observedChild(kind: ChildKind, obj: CachedObject): void {
-    this.#ownWrites.observed(childKey(kind, obj.metadata.namespace, obj.metadata.name), obj);
+  /**
+   * Feed of the children's informer events (`owner`: the owning CR's queue key), so reads stop
+   * preferring our writes once seen, and changes that may be drift are noted (own-writes.ts).
+   */
+  observedChild(kind: ChildKind, owner: string | undefined, event: ChildEvent<CachedObject>): void {
+    const { namespace, name } = event.obj.metadata;
+    this.#ownWrites.observed(owner, childKey(kind, namespace, name), event);
   }
 
-  /** Whether this version of a child is the one our last apply stored. */
-  isOwnVersion(
-    kind: ChildKind,
-    namespace: string | undefined,
-    name: string | undefined,
-    rv: string | undefined,
-  ): boolean {
-    return this.#ownWrites.isOwnVersion(childKey(kind, namespace, name), rv);
-  }
-
-  /** Children written but not yet seen through their informers. */
-  get unobservedWrites(): number {
-    return this.#ownWrites.size;
+  /** Whether a child of the CR `owner` (its queue key) drifted from what we wrote; asked once. */
+  drifted(owner: string): boolean {
+    return this.#ownWrites.drifted(owner);
   }
 
   async getBridge(namespace: string, name: string): Promise<CatchpointBridge | undefined> {
@@ -143,7 +139,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
         apiVersion: `${API_GROUP}/${API_VERSION}`,
         kind: KIND,
         plural: PLURAL,
-        namespace: cr.metadata.namespace ?? 'default',
+        namespace: namespaceOf(cr),
         name: cr.metadata.name,
         status: status as Record<string, unknown>,
       },
@@ -157,7 +153,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
     reason: string,
     message: string,
   ): Promise<void> {
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const now = new Date().toISOString();
     this.#o.writes.inc({ verb: 'create', kind: 'Event' });
     await kubeRequest(this.#o.kc, {
@@ -180,7 +176,7 @@ export class KubeCluster implements ClusterReader, ClusterWriter {
         message: message.slice(0, 1024),
         source: { component: FIELD_MANAGER },
         reportingComponent: FIELD_MANAGER,
-        reportingInstance: process.env.POD_NAME ?? FIELD_MANAGER,
+        reportingInstance: this.#o.instance ?? FIELD_MANAGER,
         action: 'Reconcile',
         firstTimestamp: now,
         lastTimestamp: now,

@@ -5,9 +5,11 @@
  *             owner through the controller ownerReference;
  *  - watches: Secrets, metadata only (their data never enters the cache), mapped to the
  *             CatchpointBridges that reference them.
- * Handlers only enqueue keys; workers run the reconciler. A child changed or deleted by someone
- * else, and a periodic resync, force a full apply (server-side apply reverts the drift); every
- * other pass skips children whose input hash is unchanged, so an idle operator writes nothing.
+ * Handlers only enqueue keys; workers run the reconciler. Whether a child drifted from what the
+ * operator wrote (changed or deleted by someone else) is decided by own-writes.ts, fed the
+ * children's events: drift, and a periodic resync, force a full apply (server-side apply reverts
+ * the drift); every other pass skips children whose input hash is unchanged, so an idle operator
+ * writes nothing.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -22,6 +24,7 @@ import type { OperatorMetrics } from '../metrics.ts';
 import { type CachedObject, KubeCluster, type ObjectCache } from './cluster.ts';
 import { ConditionType } from './conditions.ts';
 import { CHILD_KINDS, type ChildKind, MANAGED_BY, MANAGED_BY_LABEL, type OperatorConfig } from './desired.ts';
+import type { ChildEvent } from './own-writes.ts';
 import { CatchpointBridgeReconciler } from './reconciler.ts';
 
 export const CONTROLLER_NAME = 'catchpointbridge';
@@ -34,6 +37,8 @@ export interface ControllerOptions {
   /** Namespaces to watch; undefined: all. */
   namespaces?: readonly string[];
   workers?: number;
+  /** Who records the Events (their reportingInstance): the operator's pod name. */
+  instance?: string;
   /** Full, forced pass over every CatchpointBridge this often. Default 10 min. */
   resyncMs?: number;
 }
@@ -44,9 +49,8 @@ type OwnerRef = { apiVersion?: string; kind?: string; name?: string; controller?
 export class CatchpointBridgeController {
   readonly #o: ControllerOptions;
   readonly #queue = new WorkQueue();
+  /** Keys whose next pass applies every child: resync, or a forced pass that failed. */
   readonly #force = new Set<string>();
-  /** CR key → children whose update changed more than status, to tell ours from others'. */
-  readonly #changes = new Map<string, Array<{ kind: ChildKind; name: string; rv: string | undefined }>>();
   readonly #informers: Array<Informer<InformerObject>> = [];
   readonly #bridges: Informer<BridgeObject>[] = [];
   readonly #children = new Map<ChildKind, ObjectCache<CachedObject>>();
@@ -97,23 +101,11 @@ export class CatchpointBridgeController {
         ),
       );
       for (const inf of perScope) {
-        inf.on('add', (obj: CachedObject) => {
-          this.#cluster.observedChild(child.kind, obj);
-          this.#enqueueOwner(obj, false);
-        });
-        // A child somebody else changed is re-applied whole (force), since its input hash cannot
-        // tell. Whether the change was our own apply coming back is decided when the CR is
-        // reconciled: the watch event may arrive before the apply's answer has been recorded.
-        // A status-only change (pods coming up) only needs the CR's status looked at.
-        inf.on('update', (obj: CachedObject, old: CachedObject) => {
-          this.#cluster.observedChild(child.kind, obj);
-          if (childDrifted(old, obj)) this.#noteChange(child.kind, obj);
-          this.#enqueueOwner(obj, false);
-        });
-        inf.on('delete', (obj: CachedObject) => {
-          this.#cluster.observedChild(child.kind, obj);
-          this.#enqueueOwner(obj, true);
-        });
+        inf.on('add', (obj: CachedObject) => this.#onChild(child.kind, { type: 'add', obj }));
+        inf.on('update', (obj: CachedObject, old: CachedObject) =>
+          this.#onChild(child.kind, { type: 'update', obj, old }),
+        );
+        inf.on('delete', (obj: CachedObject) => this.#onChild(child.kind, { type: 'delete', obj }));
       }
       this.#children.set(child.kind, mergeScopes(perScope));
     }
@@ -141,6 +133,7 @@ export class CatchpointBridgeController {
       children: this.#children,
       writes: options.metrics.apiWrites,
       reads: options.metrics.apiReads,
+      ...(options.instance ? { instance: options.instance } : {}),
     });
     this.#cluster = cluster;
     this.#reconciler = new CatchpointBridgeReconciler({
@@ -177,14 +170,11 @@ export class CatchpointBridgeController {
       this.#o.workers ?? 4,
       async (key) => {
         const [namespace, name] = key.split('/') as [string, string];
-        const force = this.#force.delete(key) || this.#changedBySomebodyElse(key);
+        const force = this.#force.delete(key) || this.#cluster.drifted(key);
         const end = metrics.reconcileTime.startTimer({ controller: CONTROLLER_NAME });
         try {
           const result = await this.#reconciler.reconcile({ namespace, name }, { force });
-          metrics.reconcileTotal.inc({
-            controller: CONTROLLER_NAME,
-            result: result.requeueAfterMs ? 'requeue_after' : 'success',
-          });
+          metrics.reconcileTotal.inc({ controller: CONTROLLER_NAME, result: 'success' });
           return result;
         } catch (err) {
           if (force) this.#force.add(key);
@@ -226,35 +216,21 @@ export class CatchpointBridgeController {
   }
 
   #enqueue(cr: InformerObject, force = false): void {
-    const key = `${cr.metadata.namespace}/${cr.metadata.name}`;
+    this.#enqueueKey(`${cr.metadata.namespace}/${cr.metadata.name}`, force);
+  }
+
+  #enqueueKey(key: string, force = false): void {
     if (force) this.#force.add(key);
     this.#o.metrics.queueAdds.inc({ name: CONTROLLER_NAME });
     this.#queue.add(key);
     this.#o.metrics.queueDepth.set({ name: CONTROLLER_NAME }, this.#queue.len);
   }
 
-  #enqueueOwner(obj: CachedObject, force: boolean): void {
-    const owner = ownerName(obj);
-    if (owner === undefined) return;
-    this.#enqueue({ metadata: { namespace: obj.metadata.namespace, name: owner } }, force);
-  }
-
-  #noteChange(kind: ChildKind, obj: CachedObject): void {
-    const owner = ownerName(obj);
-    if (owner === undefined) return;
-    const key = `${obj.metadata.namespace}/${owner}`;
-    const list = this.#changes.get(key) ?? [];
-    list.push({ kind, name: obj.metadata.name ?? '', rv: obj.metadata.resourceVersion });
-    this.#changes.set(key, list);
-  }
-
-  /** Whether a noted change to one of the CR's children was not our own apply. */
-  #changedBySomebodyElse(key: string): boolean {
-    const changes = this.#changes.get(key);
-    if (changes === undefined) return false;
-    this.#changes.delete(key);
-    const namespace = key.slice(0, key.indexOf('/'));
-    return changes.some((c) => !this.#cluster.isOwnVersion(c.kind, namespace, c.name, c.rv));
+  /** A child's event: told to own-writes (what it means for drift), then its owner enqueued. */
+  #onChild(kind: ChildKind, event: ChildEvent<CachedObject>): void {
+    const owner = ownerKey(event.obj);
+    this.#cluster.observedChild(kind, owner, event);
+    if (owner !== undefined) this.#enqueueKey(owner);
   }
 
   #enqueueReferencing(namespace: string, secret: string): void {
@@ -271,38 +247,13 @@ export class CatchpointBridgeController {
   }
 }
 
-function ownerName(obj: CachedObject): string | undefined {
+/** The queue key of the CatchpointBridge that controls `obj`, if one does. */
+function ownerKey(obj: CachedObject): string | undefined {
   const refs = (obj.metadata as { ownerReferences?: OwnerRef[] }).ownerReferences ?? [];
-  return refs.find(
+  const owner = refs.find(
     (r) => r.controller === true && r.kind === KIND && r.apiVersion?.startsWith(`${API_GROUP}/`),
   )?.name;
-}
-
-/**
- * Whether an update changed what the operator owns, not just status: spec (generation, where the
- * kind has one) or labels — or, for kinds without a generation (ServiceAccount, Role,
- * RoleBinding, Service), anything but status and bookkeeping. Annotations are left out: other
- * controllers add their own (the Deployment controller's revision), and a changed input-hash
- * annotation already makes the next pass re-apply.
- */
-export function childDrifted(old: CachedObject, current: CachedObject): boolean {
-  const a = old.metadata as { generation?: number; labels?: unknown };
-  const b = current.metadata as typeof a;
-  if (JSON.stringify(a.labels) !== JSON.stringify(b.labels)) return true;
-  if (a.generation !== undefined || b.generation !== undefined) return a.generation !== b.generation;
-  return JSON.stringify(withoutBookkeeping(old)) !== JSON.stringify(withoutBookkeeping(current));
-}
-
-function withoutBookkeeping(obj: CachedObject): Record<string, unknown> {
-  const {
-    status: _status,
-    metadata,
-    ...rest
-  } = obj as unknown as Record<string, unknown> & {
-    metadata: Record<string, unknown>;
-  };
-  const { resourceVersion: _rv, managedFields: _mf, annotations: _an, ...meta } = metadata;
-  return { ...rest, metadata: meta };
+  return owner === undefined ? undefined : `${obj.metadata.namespace}/${owner}`;
 }
 
 /** One read view over per-namespace informers of the same kind. */

@@ -65,6 +65,14 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'catchpoint-bridge-operator';
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
 
+/**
+ * The namespace of a CR (or of any object read back): 'default' when metadata leaves it out.
+ * The one place the operator says so.
+ */
+export function namespaceOf(obj: { metadata: { namespace?: string | undefined } }): string {
+  return obj.metadata.namespace ?? 'default';
+}
+
 /** Name of every child object. The CRD limits CR names so the prefix keeps them valid. */
 export function childName(cr: CatchpointBridge): string {
   return `cpb-${cr.metadata.name}`;
@@ -85,7 +93,7 @@ function labels(cr: CatchpointBridge): Record<string, string> {
 function meta(cr: CatchpointBridge, name = childName(cr)): Manifest['metadata'] {
   return {
     name,
-    namespace: cr.metadata.namespace ?? 'default',
+    namespace: namespaceOf(cr),
     labels: labels(cr),
     ownerReferences: [
       {
@@ -162,7 +170,7 @@ export function roleBinding(cr: CatchpointBridge): Manifest {
     kind: 'RoleBinding',
     metadata: meta(cr),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-    subjects: [{ kind: 'ServiceAccount', name, namespace: cr.metadata.namespace ?? 'default' }],
+    subjects: [{ kind: 'ServiceAccount', name, namespace: namespaceOf(cr) }],
   };
 }
 
@@ -245,7 +253,7 @@ function podTemplate(
   volumes: unknown[],
 ): Record<string, unknown> {
   const d = cr.spec.deployment;
-  const namespace = cr.metadata.namespace ?? 'default';
+  const namespace = namespaceOf(cr);
   return {
     metadata: { labels: labels(cr) },
     spec: {
@@ -401,7 +409,7 @@ export function endpointUrl(cr: CatchpointBridge): string {
   const i = cr.spec.deployment.ingress;
   const path = cr.spec.push.tokenSecretRef === undefined ? '/' : '/push';
   if (i) return `${i.tlsSecretName ? 'https' : 'http'}://${i.host}${path}`;
-  return `http://${childName(cr)}.${cr.metadata.namespace ?? 'default'}.svc${path}`;
+  return `http://${childName(cr)}.${namespaceOf(cr)}.svc${path}`;
 }
 
 export interface DesiredChildren {

@@ -4,8 +4,9 @@
  * changed issues no write at all — children carry a hash of what was applied, and status is
  * written only when it differs.
  *
- * Contract (controller-runtime's): resolves → done (optionally requeue later); throws → retry
- * with backoff. NotFound means the CR is gone and its children go with it (owner references).
+ * Contract (controller-runtime's): resolves → done (it never asks for a timed requeue: the
+ * children's watch events bring the CR back); throws → retry with backoff. NotFound means the CR
+ * is gone and its children go with it (owner references).
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import { referencedSecrets } from '../../api/references.ts';
 import { MissingSecretError, readSecretData } from '../../api/secret-data.ts';
 import type { CatchpointBridge, CatchpointBridgeStatus } from '../../api/types.ts';
 import { InvalidSpecError, validateSpec } from '../../api/validate.ts';
+import type { ReconcileResult } from '../work-queue.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason, readyCondition } from './conditions.ts';
 import {
   type ChildKind,
@@ -23,6 +25,7 @@ import {
   MANAGED_BY_LABEL,
   type Manifest,
   minimumReplicas,
+  namespaceOf,
   type OperatorConfig,
   workloadKind,
 } from './desired.ts';
@@ -59,10 +62,6 @@ export interface ReconcileRequest {
 export interface ReconcileOptions {
   /** Apply every child even when its input hash matches (periodic resync, a child edited by hand). */
   force?: boolean;
-}
-
-export interface ReconcileResult {
-  requeueAfterMs?: number;
 }
 
 export interface ReconcilerDeps {
@@ -180,7 +179,7 @@ export class CatchpointBridgeReconciler {
   }
 
   async #checkSecrets(cr: CatchpointBridge, names: string[]): Promise<ConditionInput> {
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const keys = new Map<string, ReadonlySet<string>>();
     const absent: string[] = [];
     for (const name of names) {
@@ -223,7 +222,7 @@ export class CatchpointBridgeReconciler {
 
   async #applyChildren(cr: CatchpointBridge, secretNames: string[], force: boolean): Promise<void> {
     const { reader, writer, config } = this.#deps;
-    const namespace = cr.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cr);
     const desired = desiredChildren(cr, config, secretNames);
     for (const manifest of desired.apply) {
       const hash = inputHash(manifest);

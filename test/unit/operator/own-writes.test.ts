@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { childDrifted } from '../../../src/operator/catchpoint-bridge/controller.ts';
-import { OwnWrites, olderThan } from '../../../src/operator/catchpoint-bridge/own-writes.ts';
+import { childDrifted, OwnWrites, olderThan } from '../../../src/operator/catchpoint-bridge/own-writes.ts';
 
 const v = (rv: string | undefined, extra: Record<string, unknown> = {}) => ({
   metadata: { name: 'cpb-x', namespace: 'ns', ...(rv === undefined ? {} : { resourceVersion: rv }) },
@@ -34,20 +33,43 @@ test('an informer event at or after our version clears it; an older one does not
   const own = new OwnWrites<ReturnType<typeof v>>();
   const key = 'Deployment/ns/cpb-x';
   own.wrote(key, v('100'));
-  own.observed(key, v('99'));
+  own.observed(undefined, key, { type: 'update', obj: v('99'), old: v('98') });
   assert.equal(own.size, 1, 'an event from before our write');
-  own.observed(key, v('101'));
+  own.observed(undefined, key, { type: 'delete', obj: v('101') });
   assert.equal(own.size, 0, 'a later event, e.g. the delete of what we wrote');
   assert.equal(own.isOwnVersion(key, '100'), true, 'the version our write stored');
   assert.equal(own.isOwnVersion(key, '101'), false, 'somebody else changed it after us');
   assert.equal(own.read(key, undefined), undefined, 'deleted after our write: gone');
   own.wrote(key, v('x1'));
-  own.observed(key, v('x2'));
+  own.observed(undefined, key, { type: 'add', obj: v('x2') });
   assert.equal(own.size, 0, 'versions that do not compare: the cache wins');
   own.wrote(key, v('5'));
   own.forget(key);
   assert.equal(own.read(key, undefined), undefined);
   assert.equal(own.isOwnVersion(key, '5'), false);
+});
+
+test("drift is decided at the owner's reconcile: our own apply coming back is not, somebody else's change or a delete is", () => {
+  const own = new OwnWrites<ReturnType<typeof v>>();
+  const key = 'Role/ns/cpb-x';
+  const owner = 'ns/x';
+  const role = (rv: string, rules: unknown) => v(rv, { rules });
+  assert.equal(own.drifted(owner), false, 'nothing seen');
+  // The watch event of our apply may come before the apply's answer is recorded.
+  own.observed(owner, key, { type: 'update', obj: role('11', [2]), old: role('10', [1]) });
+  own.wrote(key, role('11', [2]));
+  assert.equal(own.drifted(owner), false, 'the version our apply stored');
+  own.observed(owner, key, { type: 'update', obj: role('12', []), old: role('11', [2]) });
+  assert.equal(own.drifted(owner), true, 'somebody else edited the rules');
+  assert.equal(own.drifted(owner), false, 'asked once: the next pass is not forced again');
+  own.observed(owner, key, { type: 'update', obj: role('13', []), old: role('12', []) });
+  assert.equal(own.drifted(owner), false, 'bookkeeping only (a resourceVersion)');
+  own.observed(owner, key, { type: 'add', obj: role('14', []) });
+  assert.equal(own.drifted(owner), false, 'an add is no drift');
+  own.observed(owner, key, { type: 'delete', obj: role('15', []) });
+  assert.equal(own.drifted(owner), true, 'a deleted child');
+  own.observed(undefined, key, { type: 'delete', obj: role('16', []) });
+  assert.equal(own.drifted(owner), false, "a child without an owner is nobody's drift");
 });
 
 test("childDrifted: status and other controllers' annotations are not drift; spec, labels and fields of kinds without a generation are", () => {
