@@ -9,14 +9,11 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { buildCrd } from './api/crd.ts';
-import { MissingSecretError } from './api/secret-data.ts';
-import { InvalidSpecError } from './api/validate.ts';
-import { InvalidTlsMaterialError } from './bridge/config.ts';
 import { FileConfigSource } from './bridge/file-config-source.ts';
 import { closeOnSignals, serveBridge } from './bridge/server.ts';
-import { PushFormatError } from './catchpoint/errors.ts';
 import { parseBoolean, parseListen, parseNumber, UsageError } from './cli-options.ts';
 import { readPushFile, redactPushUrl, replay } from './replay/replay.ts';
+import { hasCode } from './shared/errors.ts';
 import { createLogger } from './shared/logger.ts';
 
 const USAGE = `usage: catchpoint-bridge <command> [options]
@@ -179,10 +176,13 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (
-      err instanceof InvalidSpecError ||
-      err instanceof MissingSecretError ||
-      err instanceof InvalidTlsMaterialError ||
-      err instanceof PushFormatError
+      hasCode(
+        err,
+        'CPB_ERR_INVALID_SPEC',
+        'CPB_ERR_SECRET_MISSING',
+        'CPB_ERR_TLS_MATERIAL',
+        'CPB_ERR_PUSH_FORMAT',
+      )
     ) {
       process.stderr.write(`${err.message}\n`);
       return 1;

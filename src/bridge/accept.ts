@@ -8,12 +8,12 @@ import { TextDecoder } from 'node:util';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import type { NodeDirectory } from '../catchpoint/directory.ts';
-import { PushParseError } from '../catchpoint/errors.ts';
 import { fallbackNodeInfo } from '../catchpoint/node.ts';
 import { parsePush, statusUnknown } from '../catchpoint/push.ts';
 import { compileTemplate } from '../catchpoint/template.ts';
 import type { CatchpointPush, PushFormat } from '../catchpoint/types.ts';
-import { SpoolDiskError, SpoolFullError, type WriteAheadSpool } from '../spool/wal.ts';
+import { hasCode, PUSH_PARSE_ERROR_CODES } from '../shared/errors.ts';
+import type { SpoolDiskError, WriteAheadSpool } from '../spool/wal.ts';
 import type { AcceptResult } from './accept-result.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { Deduper } from './dedupe.ts';
@@ -108,7 +108,7 @@ export class Acceptor {
     try {
       push = parsePush(text, gen.format);
     } catch (err) {
-      if (err instanceof PushParseError) {
+      if (hasCode(err, ...PUSH_PARSE_ERROR_CODES)) {
         return { status: 400, outcome: 'invalid', code: err.code, reason: err.message };
       }
       throw err;
@@ -168,20 +168,20 @@ export class Acceptor {
 
   /** The 503 for an append the spool refused (full, or its disk), undefined for anything else. */
   #spoolRefusal(err: unknown): AcceptResult | undefined {
-    if (err instanceof SpoolFullError)
+    if (hasCode(err, 'CPB_ERR_SPOOL_FULL'))
       return {
         status: 503,
         outcome: 'refused_spool_full',
         code: err.code,
         reason: 'spool full; retry later',
       };
-    if (err instanceof SpoolDiskError) {
-      this.#diskTrouble(err);
+    if (hasCode(err, 'CPB_ERR_SPOOL_DISK')) {
+      this.#diskTrouble(err as SpoolDiskError);
       return {
         status: 503,
         outcome: 'refused_spool_disk',
         code: err.code,
-        reason: `spool disk: ${err.reason}; retry later`,
+        reason: `spool disk: ${(err as SpoolDiskError).reason}; retry later`,
       };
     }
     return undefined;

@@ -14,6 +14,7 @@ import {
   type TsdbTlsMaterial,
 } from '../api/secret-data.ts';
 import type { CatchpointBridgeSpec } from '../api/types.ts';
+import { CodedError } from '../shared/errors.ts';
 
 export interface ResolvedConfig extends SecretData {
   /** `namespace/name` of the CatchpointBridge (namespace may be empty standalone). */
@@ -24,11 +25,9 @@ export interface ResolvedConfig extends SecretData {
 }
 
 /** TLS material that does not parse; the message names where it came from, never its content. */
-export class InvalidTlsMaterialError extends Error {
-  readonly code = 'CPB_ERR_TLS_MATERIAL';
+export class InvalidTlsMaterialError extends CodedError<'CPB_ERR_TLS_MATERIAL'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'InvalidTlsMaterialError';
+    super('CPB_ERR_TLS_MATERIAL', message);
   }
 }
 

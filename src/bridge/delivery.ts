@@ -7,7 +7,6 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { TsdbErrorCodes } from '../opentsdb/errors.ts';
 import type { TsdbWriter } from '../opentsdb/writer.ts';
 import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
 import { safeUrl } from '../shared/logger.ts';
@@ -157,7 +156,7 @@ export class Delivery {
       this.#metrics.tsdbRequestDuration.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
       // A stop or a writer swapped by a config change is not the TSDB failing.
       const code = (err as { code?: string }).code;
-      if (code !== TsdbErrorCodes.ABORTED && code !== TsdbErrorCodes.CLOSED)
+      if (code !== 'CPB_ERR_TSDB_ABORTED' && code !== 'CPB_ERR_TSDB_WRITER_CLOSED')
         this.#metrics.tsdbHealth.failed(err, writer.endpoint);
       throw err;
     }

@@ -12,6 +12,7 @@ import type { CatchpointBridge } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { Informer, type InformerObject } from '../kube/informer.ts';
 import { resourcePath } from '../kube/resources.ts';
+import { CodedError } from '../shared/errors.ts';
 import { type ConfigSource, type ResolvedConfig, resolveConfig } from './config.ts';
 
 export interface KubeConfigSourceOptions {
@@ -27,11 +28,9 @@ export interface KubeConfigSourceOptions {
 type DataObject = InformerObject & { data?: Record<string, string>; binaryData?: Record<string, string> };
 type BridgeObject = CatchpointBridge & InformerObject;
 
-export class ConfigNotFoundError extends Error {
-  readonly code = 'CPB_ERR_CONFIG_NOT_FOUND';
+export class ConfigNotFoundError extends CodedError<'CPB_ERR_CONFIG_NOT_FOUND'> {
   constructor(resource: string) {
-    super(`CatchpointBridge ${resource} not found`);
-    this.name = 'ConfigNotFoundError';
+    super('CPB_ERR_CONFIG_NOT_FOUND', `CatchpointBridge ${resource} not found`);
   }
 }
 

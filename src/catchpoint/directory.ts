@@ -22,7 +22,8 @@
 import type { Logger } from 'pino';
 import type { CatchpointCredentials } from '../api/secret-data.ts';
 import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
-import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
+import { hasCode } from '../shared/errors.ts';
+import { CATCHPOINT_API_ERROR_CODES, CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { checkBaseURL, type RestClientOptions } from './http.ts';
 import type { NodeInfo } from './node.ts';
 import type { RateLimitRetryOptions } from './rate-limit.ts';
@@ -251,7 +252,9 @@ export class NodeDirectory {
     const o = this.#options;
     const maxMs = o.retryMaxDelayMs ?? Math.min(o.refreshIntervalMs, MAX_RETRY_DELAY_MS);
     const baseMs = Math.min(o.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS, maxMs);
-    const retryAfter = err instanceof CatchpointApiError ? (err.retryAfterMs ?? 0) : 0;
+    const retryAfter = hasCode(err, ...CATCHPOINT_API_ERROR_CODES)
+      ? ((err as CatchpointApiError).retryAfterMs ?? 0)
+      : 0;
     return backoffDelayMs(this.#failures, { baseMs, maxMs, random: o.random }, retryAfter);
   }
 
@@ -344,14 +347,14 @@ function sameSource(a: NodeDirectoryOptions, b: NodeDirectoryOptions): boolean {
 
 /** Logs a failed load (without credentials) and returns its code for lastError. */
 function describeFailure(err: unknown, logger: Logger, context: Record<string, unknown>): string {
-  if (err instanceof CatchpointApiError) {
+  if (hasCode(err, ...CATCHPOINT_API_ERROR_CODES)) {
     logger.warn(
-      { ...context, code: err.code, status: err.status },
+      { ...context, code: err.code, status: (err as CatchpointApiError).status },
       `node directory load failed: ${err.message}`,
     );
     return err.code;
   }
-  if (err instanceof CatchpointConfigError) {
+  if (hasCode(err, 'CPB_ERR_CATCHPOINT_CONFIG')) {
     logger.error({ ...context, code: err.code }, `node directory load failed: ${err.message}`);
     return err.code;
   }

@@ -50,6 +50,15 @@ export class CatchpointConfigError extends CodedError<'CPB_ERR_CATCHPOINT_CONFIG
   }
 }
 
+/** Every code a CatchpointApiError carries, for hasCode. */
+export const CATCHPOINT_API_ERROR_CODES: readonly CatchpointApiErrorCode[] = [
+  'CPB_ERR_CATCHPOINT_AUTH',
+  'CPB_ERR_CATCHPOINT_RATE_LIMITED',
+  'CPB_ERR_CATCHPOINT_UNAVAILABLE',
+  'CPB_ERR_CATCHPOINT_BAD_RESPONSE',
+  'CPB_ERR_CATCHPOINT_EMPTY_LIST',
+];
+
 export interface CatchpointApiErrorDetails {
   /** HTTP status of the answer that caused the error, when there was one. */
   status?: number;

@@ -10,7 +10,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
-import { CatchpointApiError, CatchpointConfigError } from './errors.ts';
+import { hasCode } from '../shared/errors.ts';
+import { CATCHPOINT_API_ERROR_CODES, CatchpointApiError, CatchpointConfigError } from './errors.ts';
 import { isObject } from './path.ts';
 import {
   DEFAULT_RATE_LIMIT_RETRY,
@@ -142,7 +143,7 @@ async function requestJson(
     return { status: res.statusCode, headers: res.headers, json, invalidJson };
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    if (err instanceof CatchpointApiError) throw err;
+    if (hasCode(err, ...CATCHPOINT_API_ERROR_CODES)) throw err;
     if (deadline.aborted) {
       throw new CatchpointApiError(
         'CPB_ERR_CATCHPOINT_UNAVAILABLE',

@@ -6,7 +6,8 @@
  */
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { backoffDelayMs } from '../shared/backoff.ts';
-import { CatchpointApiError } from './errors.ts';
+import { hasCode } from '../shared/errors.ts';
+import type { CatchpointApiError } from './errors.ts';
 
 /** Retry-After as delta-seconds or an HTTP date → ms from now; undefined when absent/invalid. */
 export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: number): number | undefined {
@@ -50,11 +51,11 @@ export async function retryRateLimited<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (!(err instanceof CatchpointApiError) || err.code !== 'CPB_ERR_CATCHPOINT_RATE_LIMITED') throw err;
+      if (!hasCode(err, 'CPB_ERR_CATCHPOINT_RATE_LIMITED')) throw err;
       if (n + 1 >= options.maxAttempts) throw err;
       // Retry-After, when sent, is the wait (even a short one); it is not merged into the backoff.
       const delay =
-        err.retryAfterMs ??
+        (err as CatchpointApiError).retryAfterMs ??
         backoffDelayMs(n + 1, {
           baseMs: options.baseDelayMs,
           maxMs: options.maxDelayMs,

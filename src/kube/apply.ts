@@ -7,7 +7,7 @@
  * manager set before and now omits are removed; fields other managers own are left alone.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { isNotFound, KubeError } from './errors.ts';
 import { kubeRequest } from './request.ts';
 import { resolveResource, resourcePath } from './resources.ts';
 
@@ -43,12 +43,12 @@ export async function applyObject<T extends object = KubeObject>(
 ): Promise<T> {
   const { apiVersion, kind, metadata } = obj;
   if (!apiVersion || !kind || !metadata?.name) {
-    throw new KubeError(KubeErrorCodes.BAD_OBJECT, 'apply needs apiVersion, kind and metadata.name');
+    throw new KubeError('CPB_ERR_KUBE_BAD_OBJECT', 'apply needs apiVersion, kind and metadata.name');
   }
   const resource = await resolveResource(kc, apiVersion, kind, options.signal);
   if (resource.namespaced && !metadata.namespace) {
     throw new KubeError(
-      KubeErrorCodes.BAD_OBJECT,
+      'CPB_ERR_KUBE_BAD_OBJECT',
       `${kind} ${metadata.name} is namespaced: set metadata.namespace`,
     );
   }
@@ -118,7 +118,7 @@ export async function getObject<T extends object = KubeObject>(
   const resource = await resolveResource(kc, apiVersion, kindOrPlural, options.signal);
   if (resource.namespaced && !namespace) {
     throw new KubeError(
-      KubeErrorCodes.BAD_OBJECT,
+      'CPB_ERR_KUBE_BAD_OBJECT',
       `${resource.kind} ${name} is namespaced: pass a namespace`,
     );
   }

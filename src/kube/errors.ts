@@ -13,18 +13,6 @@ import { CodedError, hasCode, type KUBE_ERRORS } from '../shared/errors.ts';
 
 export type KubeErrorCode = keyof typeof KUBE_ERRORS;
 
-/** Transitional: NAME → code, until every caller names the code itself. */
-export const KubeErrorCodes = {
-  API: 'CPB_ERR_KUBE_API',
-  UNAVAILABLE: 'CPB_ERR_KUBE_UNAVAILABLE',
-  ABORTED: 'CPB_ERR_KUBE_ABORTED',
-  BAD_RESPONSE: 'CPB_ERR_KUBE_BAD_RESPONSE',
-  BAD_OBJECT: 'CPB_ERR_KUBE_BAD_OBJECT',
-  UNKNOWN_KIND: 'CPB_ERR_KUBE_UNKNOWN_KIND',
-  BAD_OPTIONS: 'CPB_ERR_KUBE_BAD_OPTIONS',
-  STOPPED: 'CPB_ERR_KUBE_STOPPED',
-} as const satisfies Record<string, KubeErrorCode>;
-
 /** The longest API-server message we keep; validation messages of big objects can be huge. */
 const MAX_MESSAGE_CHARS = 1024;
 

@@ -18,14 +18,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelayMs, spreadMs } from '../shared/backoff.ts';
-import {
-  describeKubeError,
-  isGone,
-  KubeApiError,
-  KubeError,
-  KubeErrorCodes,
-  type KubeStatus,
-} from './errors.ts';
+import { hasCode } from '../shared/errors.ts';
+import { describeKubeError, isGone, KubeApiError, KubeError, type KubeStatus } from './errors.ts';
 import { pause, StoppableLoop } from './loop.ts';
 import { ObjectStore, type StoreChange, type StoredObject } from './object-store.ts';
 import { kubeRequest, kubeStream } from './request.ts';
@@ -168,7 +162,7 @@ export class Informer<T extends InformerObject> {
     const stopped = this.#loop.stop();
     if (!this.#hasSynced) {
       this.#rejectSynced(
-        new KubeError(KubeErrorCodes.STOPPED, `informer for ${this.#path} stopped before sync`),
+        new KubeError('CPB_ERR_KUBE_STOPPED', `informer for ${this.#path} stopped before sync`),
       );
     }
     await stopped;
@@ -229,7 +223,7 @@ export class Informer<T extends InformerObject> {
 
   #backoffDelay(error: unknown): number {
     // Equal jitter: at least half the step, so delays still grow, but replicas do not sync up.
-    const retryAfter = error instanceof KubeApiError ? (error.retryAfterMs ?? 0) : 0;
+    const retryAfter = hasCode(error, 'CPB_ERR_KUBE_API') ? ((error as KubeApiError).retryAfterMs ?? 0) : 0;
     return backoffDelayMs(
       this.#failures,
       { baseMs: this.#backoffInitialMs, maxMs: this.#backoffMaxMs },
@@ -282,7 +276,7 @@ export class Informer<T extends InformerObject> {
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken !== undefined);
     if (!resourceVersion)
-      throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `list ${this.#path} had no resourceVersion`);
+      throw new KubeError('CPB_ERR_KUBE_BAD_RESPONSE', `list ${this.#path} had no resourceVersion`);
 
     // Swapped in whole only now: a list that fails halfway leaves the cache as it was.
     this.#emit(this.#store.replace(items));
@@ -359,7 +353,7 @@ export class Informer<T extends InformerObject> {
       event = JSON.parse(line);
     } catch {
       // Skipping a line could lose an event forever; reconnect instead (client-node ignores it).
-      throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `watch ${this.#path}: a line is not JSON`);
+      throw new KubeError('CPB_ERR_KUBE_BAD_RESPONSE', `watch ${this.#path}: a line is not JSON`);
     }
     this.#stats.lastEventAt = Date.now();
     const object = event.object as (T & { metadata?: T['metadata'] }) | undefined;
@@ -375,7 +369,7 @@ export class Informer<T extends InformerObject> {
     }
     if (object === undefined || name === undefined || !resourceVersion) {
       throw new KubeError(
-        KubeErrorCodes.BAD_RESPONSE,
+        'CPB_ERR_KUBE_BAD_RESPONSE',
         `watch ${this.#path}: ${String(event.type)} event without object`,
       );
     }
@@ -396,7 +390,7 @@ export class Informer<T extends InformerObject> {
       }
       default:
         throw new KubeError(
-          KubeErrorCodes.BAD_RESPONSE,
+          'CPB_ERR_KUBE_BAD_RESPONSE',
           `watch ${this.#path}: unknown event type ${String(event.type)}`,
         );
     }

@@ -19,7 +19,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { spreadMs } from '../shared/backoff.ts';
-import { describeKubeError, isConflict, isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { describeKubeError, isConflict, isNotFound, KubeError } from './errors.ts';
 import { pause, StoppableLoop } from './loop.ts';
 import { kubeRequest } from './request.ts';
 
@@ -108,7 +108,7 @@ export class LeaderElector {
       this.#retryPeriodMs <= 0
     ) {
       throw new KubeError(
-        KubeErrorCodes.BAD_OPTIONS,
+        'CPB_ERR_KUBE_BAD_OPTIONS',
         'leader election needs an identity and leaseDuration (>= 1 s) > renewDeadline > 1.2 × retryPeriod > 0',
       );
     }

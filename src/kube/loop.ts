@@ -3,7 +3,7 @@
  * stopped for good. And the wait inside such a loop, cut short by stop().
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeError, KubeErrorCodes } from './errors.ts';
+import { KubeError } from './errors.ts';
 
 export class StoppableLoop {
   readonly #what: string;
@@ -20,7 +20,7 @@ export class StoppableLoop {
 
   /** Starts the loop; idempotent. Throws STOPPED after stop(): a loop cannot be restarted. */
   start(): void {
-    if (this.#stopped) throw new KubeError(KubeErrorCodes.STOPPED, `${this.#what} was stopped`);
+    if (this.#stopped) throw new KubeError('CPB_ERR_KUBE_STOPPED', `${this.#what} was stopped`);
     if (this.#loop !== undefined) return;
     this.#abort = new AbortController();
     this.#loop = this.#run(this.#abort.signal);

@@ -11,7 +11,8 @@
 import type { Readable } from 'node:stream';
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { type Dispatcher, request } from 'undici';
-import { KubeApiError, KubeError, KubeErrorCodes, parseStatus } from './errors.ts';
+import { codesOf, hasCode, KUBE_ERRORS } from '../shared/errors.ts';
+import { KubeApiError, KubeError, parseStatus } from './errors.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -61,7 +62,7 @@ export async function kubeRequest<T>(kc: KubeConfig, options: KubeRequestOptions
       return JSON.parse(text) as T;
     } catch {
       // Never put the text in the message: it may be a Secret.
-      throw new KubeError(KubeErrorCodes.BAD_RESPONSE, `${label}: answer is not JSON (${text.length} bytes)`);
+      throw new KubeError('CPB_ERR_KUBE_BAD_RESPONSE', `${label}: answer is not JSON (${text.length} bytes)`);
     }
   } catch (err) {
     throw classify(err, label, options.signal, timeout, `timed out after ${timeoutMs} ms`);
@@ -94,7 +95,7 @@ export async function kubeStream(kc: KubeConfig, options: KubeStreamOptions): Pr
 /** Builds the URL for a path and query against the current cluster (servers may carry a path prefix). */
 export function kubeUrl(kc: KubeConfig, path: string, query: KubeRequestOptions['query'] = {}): URL {
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new KubeError(KubeErrorCodes.BAD_OPTIONS, 'the kubeconfig has no current cluster');
+  if (!cluster) throw new KubeError('CPB_ERR_KUBE_BAD_OPTIONS', 'the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined) url.searchParams.set(key, String(value));
@@ -179,22 +180,22 @@ function classify(
   timeout: AbortSignal | undefined,
   timeoutText: string,
 ): unknown {
-  if (err instanceof KubeError) return err;
+  if (hasCode(err, ...codesOf(KUBE_ERRORS))) return err;
   if (callerSignal?.aborted) {
     // A caller's AbortSignal.timeout() is a deadline, not a cancellation.
     const reason = callerSignal.reason as { name?: unknown } | undefined;
     if (reason?.name === 'TimeoutError') {
-      return new KubeError(KubeErrorCodes.UNAVAILABLE, `${label}: caller's deadline passed`, { cause: err });
+      return new KubeError('CPB_ERR_KUBE_UNAVAILABLE', `${label}: caller's deadline passed`, { cause: err });
     }
-    return new KubeError(KubeErrorCodes.ABORTED, `${label}: aborted`, { cause: err });
+    return new KubeError('CPB_ERR_KUBE_ABORTED', `${label}: aborted`, { cause: err });
   }
   if (timeout?.aborted) {
-    return new KubeError(KubeErrorCodes.UNAVAILABLE, `${label}: ${timeoutText}`, { cause: err });
+    return new KubeError('CPB_ERR_KUBE_UNAVAILABLE', `${label}: ${timeoutText}`, { cause: err });
   }
   const code = (err as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new KubeError(KubeErrorCodes.UNAVAILABLE, `${label}: ${timeoutText}`, { cause: err });
+    return new KubeError('CPB_ERR_KUBE_UNAVAILABLE', `${label}: ${timeoutText}`, { cause: err });
   }
-  return new KubeError(KubeErrorCodes.UNAVAILABLE, `${label}: ${detail}`, { cause: err });
+  return new KubeError('CPB_ERR_KUBE_UNAVAILABLE', `${label}: ${detail}`, { cause: err });
 }

@@ -3,7 +3,7 @@
  * (`GET /api/v1`, `GET /apis/<group>/<version>`), cached per KubeConfig and group-version.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isNotFound, KubeError, KubeErrorCodes } from './errors.ts';
+import { isNotFound, KubeError } from './errors.ts';
 import { kubeRequest } from './request.ts';
 
 export interface ResourceInfo {
@@ -80,7 +80,7 @@ export async function resolveResource(
   }
   if (found === undefined) {
     throw new KubeError(
-      KubeErrorCodes.UNKNOWN_KIND,
+      'CPB_ERR_KUBE_UNKNOWN_KIND',
       `the server does not serve ${kindOrPlural} in ${apiVersion}`,
     );
   }

@@ -7,19 +7,6 @@ import { CodedError, type TSDB_ERRORS } from '../shared/errors.ts';
 
 export type TsdbErrorCode = keyof typeof TSDB_ERRORS;
 
-/** Transitional: NAME → code, until every caller names the code itself. */
-export const TsdbErrorCodes = {
-  UNAVAILABLE: 'CPB_ERR_TSDB_UNAVAILABLE',
-  TLS: 'CPB_ERR_TSDB_TLS',
-  HTTP_STATUS: 'CPB_ERR_TSDB_HTTP_STATUS',
-  STORAGE: 'CPB_ERR_TSDB_STORAGE',
-  ABORTED: 'CPB_ERR_TSDB_ABORTED',
-  CLOSED: 'CPB_ERR_TSDB_WRITER_CLOSED',
-  FILE_IO: 'CPB_ERR_TSDB_FILE_IO',
-  ALL_ENDPOINTS_FAILED: 'CPB_ERR_TSDB_ALL_ENDPOINTS_FAILED',
-  BAD_ENDPOINT: 'CPB_ERR_TSDB_BAD_ENDPOINT',
-} as const satisfies Record<string, TsdbErrorCode>;
-
 /**
  * What a TLS handshake failure was about (tls-failure.ts): `untrusted` (no CA of the bundle signed
  * it), `name_mismatch` (the certificate does not name the host: tsdb.tls.serverName),
@@ -78,13 +65,4 @@ export function isRetryableWriteError(err: unknown): err is RetryableWriteError 
     (err as { retryable?: unknown }).retryable === true &&
     typeof (err as { code?: unknown }).code === 'string'
   );
-}
-
-/** The `code` of a Node/undici error (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, ...), if any. */
-export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
 }

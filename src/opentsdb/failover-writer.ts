@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { EncodedDatapoint } from './datapoint.ts';
-import { isRetryableWriteError, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { isRetryableWriteError, RetryableWriteError, TsdbConfigError } from './errors.ts';
 import type { TsdbWriter, WriteResult } from './writer.ts';
 
 export class FailoverWriter implements TsdbWriter {
@@ -49,7 +49,7 @@ export class FailoverWriter implements TsdbWriter {
         return result;
       } catch (err) {
         // A configuration error or the caller giving up is not a reason to try elsewhere.
-        if (!isRetryableWriteError(err) || err.code === TsdbErrorCodes.ABORTED || signal?.aborted === true)
+        if (!isRetryableWriteError(err) || err.code === 'CPB_ERR_TSDB_ABORTED' || signal?.aborted === true)
           throw err;
         errors.push(err);
       }
@@ -59,7 +59,7 @@ export class FailoverWriter implements TsdbWriter {
       const r = (e as RetryableWriteError).retryAfterMs;
       return r === undefined ? min : min === undefined ? r : Math.min(min, r);
     }, undefined);
-    throw new RetryableWriteError(TsdbErrorCodes.ALL_ENDPOINTS_FAILED, `all ${n} TSDB endpoints failed`, {
+    throw new RetryableWriteError('CPB_ERR_TSDB_ALL_ENDPOINTS_FAILED', `all ${n} TSDB endpoints failed`, {
       cause: new AggregateError(errors, 'per-endpoint errors'),
       endpoint: this.endpoint,
       ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),

@@ -17,9 +17,10 @@
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { codeOf } from '../shared/errors.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { parseFileEndpoint } from './endpoint.ts';
-import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { RetryableWriteError, TsdbConfigError } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
 import { RejectionLog } from './rejection.ts';
 import { DEFAULT_MAX_TAGS } from './validate.ts';
@@ -95,7 +96,7 @@ export class FileWriter implements TsdbWriter {
   write(batch: readonly EncodedDatapoint[], signal?: AbortSignal): Promise<WriteResult> {
     if (this.#closed) {
       return Promise.reject(
-        new RetryableWriteError(TsdbErrorCodes.CLOSED, `writer for ${this.endpoint} is closed`, {
+        new RetryableWriteError('CPB_ERR_TSDB_WRITER_CLOSED', `writer for ${this.endpoint} is closed`, {
           endpoint: this.endpoint,
         }),
       );
@@ -116,7 +117,7 @@ export class FileWriter implements TsdbWriter {
 
   async #append(batch: readonly EncodedDatapoint[], signal: AbortSignal | undefined): Promise<WriteResult> {
     if (signal?.aborted === true) {
-      throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
+      throw new RetryableWriteError('CPB_ERR_TSDB_ABORTED', `write to ${this.endpoint} aborted`, {
         endpoint: this.endpoint,
         cause: signal.reason,
       });
@@ -150,8 +151,8 @@ export class FileWriter implements TsdbWriter {
     } catch (err) {
       await this.#abandon(handle, sizeBefore);
       throw new RetryableWriteError(
-        TsdbErrorCodes.FILE_IO,
-        `${this.endpoint}: ${errorCode(err) ?? String(err)}`,
+        'CPB_ERR_TSDB_FILE_IO',
+        `${this.endpoint}: ${codeOf(err) ?? String(err)}`,
         {
           endpoint: this.endpoint,
           cause: err,

@@ -5,7 +5,7 @@
  * at the configuration rather than at an outage.
  */
 import type { Logger } from 'pino';
-import { errorCode } from './errors.ts';
+import { codeOf } from '../shared/errors.ts';
 
 /** Distinct statuses remembered as logged; past this many, a new one is logged every time. */
 const MAX_STATUSES = 32;
@@ -28,8 +28,8 @@ export class HealthLog {
     this.#logger.warn(
       {
         endpoint: this.#endpoint,
-        code: errorCode(err),
-        cause: errorCode((err as { cause?: unknown }).cause),
+        code: codeOf(err),
+        cause: codeOf((err as { cause?: unknown }).cause),
       },
       'TSDB endpoint is failing; batches will be retried',
     );

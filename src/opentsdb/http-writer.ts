@@ -24,10 +24,11 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Logger } from 'pino';
 import { buildConnector, Pool } from 'undici';
+import { codeOf } from '../shared/errors.ts';
 import { jsonArrayBody, lineSizes, packNext } from './body-plan.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { type HttpEndpointSettings, parseHttpEndpoint } from './endpoint.ts';
-import { errorCode, RetryableWriteError, TsdbConfigError, TsdbErrorCodes } from './errors.ts';
+import { RetryableWriteError, TsdbConfigError } from './errors.ts';
 import { HealthLog } from './health-log.ts';
 import { interpretPutResponse, matchErrorsToLines, type PutPointError } from './put-response.ts';
 import { classifyRejection, isRetryableRejection, type RejectionKind, RejectionLog } from './rejection.ts';
@@ -212,7 +213,7 @@ export class HttpWriter implements TsdbWriter {
 
   async write(batch: readonly EncodedDatapoint[], signal?: AbortSignal): Promise<WriteResult> {
     if (this.#closed) {
-      throw new RetryableWriteError(TsdbErrorCodes.CLOSED, `writer for ${this.endpoint} is closed`, {
+      throw new RetryableWriteError('CPB_ERR_TSDB_WRITER_CLOSED', `writer for ${this.endpoint} is closed`, {
         endpoint: this.endpoint,
       });
     }
@@ -346,12 +347,12 @@ export class HttpWriter implements TsdbWriter {
     } catch (err) {
       const duration = performance.now() - started;
       if (signal?.aborted === true) {
-        throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
+        throw new RetryableWriteError('CPB_ERR_TSDB_ABORTED', `write to ${this.endpoint} aborted`, {
           endpoint: this.endpoint,
           cause: signal.reason,
         });
       }
-      const code = errorCode(err);
+      const code = codeOf(err);
       const recent = this.#socketTlsError;
       const tls =
         tlsFailureOf(err) ??
@@ -359,14 +360,14 @@ export class HttpWriter implements TsdbWriter {
           ? recent.info
           : undefined);
       if (tls !== undefined) {
-        throw new RetryableWriteError(TsdbErrorCodes.TLS, `${this.endpoint}: TLS: ${tls.description}`, {
+        throw new RetryableWriteError('CPB_ERR_TSDB_TLS', `${this.endpoint}: TLS: ${tls.description}`, {
           endpoint: this.endpoint,
           cause: err,
           tlsFailure: tls.failure,
         });
       }
       throw new RetryableWriteError(
-        TsdbErrorCodes.UNAVAILABLE,
+        'CPB_ERR_TSDB_UNAVAILABLE',
         `${this.endpoint}: ${code ?? (err instanceof Error ? err.message : String(err))}`,
         { endpoint: this.endpoint, cause: err },
       );
@@ -398,7 +399,7 @@ export class HttpWriter implements TsdbWriter {
   ): Promise<void> {
     for (const e of errors) {
       if (isRetryableRejection(classifyRejection(e.error))) {
-        throw new RetryableWriteError(TsdbErrorCodes.STORAGE, `${this.endpoint}: ${e.error}`, {
+        throw new RetryableWriteError('CPB_ERR_TSDB_STORAGE', `${this.endpoint}: ${e.error}`, {
           endpoint: this.endpoint,
         });
       }

@@ -15,7 +15,7 @@
  *   408, 429, 5xx                           the server cannot take data now: resend later
  *   anything else (401, 403, 404, 405, 3xx) misconfiguration: resend later, loudly
  */
-import { type TlsFailure, type TsdbErrorCode, TsdbErrorCodes } from './errors.ts';
+import type { TlsFailure, TsdbErrorCode } from './errors.ts';
 
 export interface PutPointError {
   /** The point as the server echoes it: OpenTSDB's IncomingDataPoint, value as a string. */
@@ -43,10 +43,10 @@ const CLIENT_CERT_REFUSAL = /No required SSL certificate was sent|The SSL certif
 
 function refusedOrMisconfigured(status: number, reason: string): PutVerdict {
   if (CLIENT_CERT_REFUSAL.test(reason)) {
-    return { kind: 'retry', code: TsdbErrorCodes.TLS, reason, tlsFailure: 'client_certificate' };
+    return { kind: 'retry', code: 'CPB_ERR_TSDB_TLS', reason, tlsFailure: 'client_certificate' };
   }
   if (status === 413 || BODY_REFUSAL.test(reason)) return { kind: 'refused', reason };
-  return { kind: 'retry', code: TsdbErrorCodes.HTTP_STATUS, reason };
+  return { kind: 'retry', code: 'CPB_ERR_TSDB_HTTP_STATUS', reason };
 }
 const MAX_REASON = 200;
 
@@ -102,7 +102,7 @@ export function interpretPutResponse(status: number, text: string): PutVerdict {
     // Only with ?sync: storage said no after validation passed ("Please throttle", HBase errors).
     const errors = asErrors(body.errors);
     if (errors === undefined || errors.length === 0) {
-      return { kind: 'retry', code: TsdbErrorCodes.STORAGE, reason: `${failed} points failed in storage` };
+      return { kind: 'retry', code: 'CPB_ERR_TSDB_STORAGE', reason: `${failed} points failed in storage` };
     }
     return { kind: 'partial', errors, failed };
   }
@@ -113,7 +113,7 @@ export function interpretPutResponse(status: number, text: string): PutVerdict {
       if (countOf(o.timeouts) > 0) {
         return {
           kind: 'retry',
-          code: TsdbErrorCodes.STORAGE,
+          code: 'CPB_ERR_TSDB_STORAGE',
           reason: `${countOf(o.timeouts)} writes timed out`,
         };
       }
@@ -123,7 +123,7 @@ export function interpretPutResponse(status: number, text: string): PutVerdict {
       const message = typeof error?.message === 'string' ? error.message : undefined;
       if (message !== undefined) {
         if (message.includes('timedout') || message.includes('timed out')) {
-          return { kind: 'retry', code: TsdbErrorCodes.STORAGE, reason: message };
+          return { kind: 'retry', code: 'CPB_ERR_TSDB_STORAGE', reason: message };
         }
         return refusedOrMisconfigured(status, message);
       }
@@ -133,9 +133,9 @@ export function interpretPutResponse(status: number, text: string): PutVerdict {
   // A proxy's body-size limit: the request never reached the TSD.
   if (status === 413) return { kind: 'refused', reason: bodyReason(status, text) };
   if (status === 408 || status === 429 || status >= 500) {
-    return { kind: 'retry', code: TsdbErrorCodes.UNAVAILABLE, reason: bodyReason(status, text) };
+    return { kind: 'retry', code: 'CPB_ERR_TSDB_UNAVAILABLE', reason: bodyReason(status, text) };
   }
-  return { kind: 'retry', code: TsdbErrorCodes.HTTP_STATUS, reason: bodyReason(status, text) };
+  return { kind: 'retry', code: 'CPB_ERR_TSDB_HTTP_STATUS', reason: bodyReason(status, text) };
 }
 
 function canonicalValue(v: unknown): string {

@@ -24,9 +24,10 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { type Backoff, backoffDelayMs } from '../shared/backoff.ts';
+import { codeOf } from '../shared/errors.ts';
 import type { EncodedDatapoint } from './datapoint.ts';
 import { parseTcpEndpoint } from './endpoint.ts';
-import { errorCode, RetryableWriteError, TsdbErrorCodes } from './errors.ts';
+import { RetryableWriteError } from './errors.ts';
 import { buildPutPayload } from './put-payload.ts';
 import { type RejectionKind, RejectionLog } from './rejection.ts';
 import { DEFAULT_MAX_TAGS } from './validate.ts';
@@ -149,12 +150,12 @@ export class TelnetWriter implements TsdbWriter {
 
   #checkUsable(signal: AbortSignal | undefined): void {
     if (this.#closed) {
-      throw new RetryableWriteError(TsdbErrorCodes.CLOSED, `writer for ${this.endpoint} is closed`, {
+      throw new RetryableWriteError('CPB_ERR_TSDB_WRITER_CLOSED', `writer for ${this.endpoint} is closed`, {
         endpoint: this.endpoint,
       });
     }
     if (signal?.aborted === true) {
-      throw new RetryableWriteError(TsdbErrorCodes.ABORTED, `write to ${this.endpoint} aborted`, {
+      throw new RetryableWriteError('CPB_ERR_TSDB_ABORTED', `write to ${this.endpoint} aborted`, {
         endpoint: this.endpoint,
         cause: signal.reason,
       });
@@ -168,7 +169,7 @@ export class TelnetWriter implements TsdbWriter {
     const wait = this.#nextAttemptAt - Date.now();
     if (wait > 0) {
       throw new RetryableWriteError(
-        TsdbErrorCodes.UNAVAILABLE,
+        'CPB_ERR_TSDB_UNAVAILABLE',
         `${this.endpoint}: reconnect backoff, next attempt in ${wait} ms`,
         { endpoint: this.endpoint, retryAfterMs: wait },
       );
@@ -203,7 +204,7 @@ export class TelnetWriter implements TsdbWriter {
         }
         reject(
           new RetryableWriteError(
-            TsdbErrorCodes.UNAVAILABLE,
+            'CPB_ERR_TSDB_UNAVAILABLE',
             `${this.endpoint}: ${code ?? 'connect failed'}`,
             {
               endpoint: this.endpoint,
@@ -213,7 +214,7 @@ export class TelnetWriter implements TsdbWriter {
           ),
         );
       };
-      const onError = (err: Error): void => fail(err, errorCode(err));
+      const onError = (err: Error): void => fail(err, codeOf(err));
       const onTimeout = (): void => fail(new Error('connect timeout'), 'CONNECT_TIMEOUT');
       const onConnect = (): void => {
         cleanup();
@@ -249,7 +250,7 @@ export class TelnetWriter implements TsdbWriter {
     socket.on('data', (chunk: string) => this.#onServerText(chunk));
     socket.on('timeout', () => socket.end());
     socket.on('error', (err) => {
-      this.#logger.debug({ endpoint: this.endpoint, code: errorCode(err) }, 'telnet connection error');
+      this.#logger.debug({ endpoint: this.endpoint, code: codeOf(err) }, 'telnet connection error');
     });
     socket.on('close', () => {
       if (this.#socket === socket) this.#socket = undefined;
@@ -297,8 +298,8 @@ export class TelnetWriter implements TsdbWriter {
         socket.destroy();
         reject(
           new RetryableWriteError(
-            TsdbErrorCodes.UNAVAILABLE,
-            `${this.endpoint}: ${errorCode(err) ?? err.message}`,
+            'CPB_ERR_TSDB_UNAVAILABLE',
+            `${this.endpoint}: ${codeOf(err) ?? err.message}`,
             {
               endpoint: this.endpoint,
               cause: err,

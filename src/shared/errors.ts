@@ -52,6 +52,17 @@ export type PushParseErrorCode = Exclude<
   'CPB_ERR_PUSH_UNAUTHORIZED' | 'CPB_ERR_PUSH_ENCODING'
 >;
 
+/** Every PushParseErrorCode, for hasCode. */
+export const PUSH_PARSE_ERROR_CODES: readonly PushParseErrorCode[] = [
+  'CPB_ERR_PUSH_EMPTY',
+  'CPB_ERR_PUSH_NOT_JSON',
+  'CPB_ERR_PUSH_NOT_OBJECT',
+  'CPB_ERR_PUSH_FIELD_MISSING',
+  'CPB_ERR_PUSH_FIELD_TYPE',
+  'CPB_ERR_PUSH_FIELD_RANGE',
+  'CPB_ERR_PUSH_TIMESTAMP',
+];
+
 /** What the Bridge answers when it cannot take a request at all. */
 export const BRIDGE_ERRORS = {
   CPB_ERR_NOT_CONFIGURED: {
@@ -197,11 +208,18 @@ export function codeOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** The one way to tell errors apart: true when `err` carries one of `codes`. */
-export function hasCode<C extends ErrorCode>(
-  err: unknown,
-  ...codes: readonly C[]
-): err is Error & { code: C } {
+/** The codes of one of the registry's groups (e.g. every KUBE_ERRORS code), for hasCode. */
+export function codesOf<G extends Readonly<Record<string, ErrorDefinition>>>(
+  group: G,
+): Array<keyof G & ErrorCode> {
+  return Object.keys(group) as Array<keyof G & ErrorCode>;
+}
+
+/**
+ * The one way to tell errors apart: true when `err` carries one of `codes`. An area's extra
+ * fields come with its code: a caller that needs them casts to the area's class after this.
+ */
+export function hasCode<C extends ErrorCode>(err: unknown, ...codes: readonly C[]): err is CodedError<C> {
   const code = codeOf(err);
   return code !== undefined && (codes as readonly string[]).includes(code);
 }

@@ -13,8 +13,8 @@ import { applyObject, applyStatus } from '../../kube/apply.ts';
 import { isNotFound } from '../../kube/errors.ts';
 import type { InformerObject } from '../../kube/informer.ts';
 import { kubeRequest } from '../../kube/request.ts';
-import { resourcePath } from '../../kube/resources.ts';
-import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest, namespaceOf } from './desired.ts';
+import { namespaceOf, resourcePath } from '../../kube/resources.ts';
+import { CHILD_KINDS, type ChildKind, FIELD_MANAGER, type Manifest } from './desired.ts';
 import { type ChildEvent, OwnWrites } from './own-writes.ts';
 import type { ChildObject, ClusterReader, ClusterWriter } from './reconciler.ts';
 

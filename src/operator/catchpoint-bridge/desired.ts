@@ -11,6 +11,7 @@ import { referencedConfigMaps } from '../../api/references.ts';
 import { API_GROUP, API_VERSION, KIND, PLURAL } from '../../api/schema.ts';
 import { defaultSpoolVolumeBytes } from '../../api/spool-volume.ts';
 import type { CatchpointBridge } from '../../api/types.ts';
+import { namespaceOf } from '../../kube/resources.ts';
 import { formatQuantity, parseQuantity } from '../../shared/duration.ts';
 
 export const FIELD_MANAGER = 'catchpoint-bridge-operator';
@@ -64,14 +65,6 @@ export type ChildKind = (typeof CHILD_KINDS)[number]['kind'];
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'catchpoint-bridge-operator';
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
-
-/**
- * The namespace of a CR (or of any object read back): 'default' when metadata leaves it out.
- * The one place the operator says so.
- */
-export function namespaceOf(obj: { metadata: { namespace?: string | undefined } }): string {
-  return obj.metadata.namespace ?? 'default';
-}
 
 /** Name of every child object. The CRD limits CR names so the prefix keeps them valid. */
 export function childName(cr: CatchpointBridge): string {

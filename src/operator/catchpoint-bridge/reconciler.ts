@@ -11,10 +11,12 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { referencedSecrets } from '../../api/references.ts';
-import { MissingSecretError, readSecretData } from '../../api/secret-data.ts';
+import { type MissingSecretError, readSecretData } from '../../api/secret-data.ts';
 import type { CatchpointBridge, CatchpointBridgeStatus } from '../../api/types.ts';
-import { InvalidSpecError, validateSpec } from '../../api/validate.ts';
-import type { ReconcileResult } from '../work-queue.ts';
+import { type InvalidSpecError, validateSpec } from '../../api/validate.ts';
+import { namespaceOf } from '../../kube/resources.ts';
+import type { ReconcileResult } from '../../kube/work-queue.ts';
+import { hasCode } from '../../shared/errors.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason, readyCondition } from './conditions.ts';
 import {
   type ChildKind,
@@ -25,7 +27,6 @@ import {
   MANAGED_BY_LABEL,
   type Manifest,
   minimumReplicas,
-  namespaceOf,
   type OperatorConfig,
   workloadKind,
 } from './desired.ts';
@@ -117,12 +118,12 @@ export class CatchpointBridgeReconciler {
     try {
       spec = validateSpec(cr.spec);
     } catch (err) {
-      if (!(err instanceof InvalidSpecError)) throw err;
+      if (!hasCode(err, 'CPB_ERR_INVALID_SPEC')) throw err;
       const invalid: ConditionInput = {
         type: ConditionType.ConfigValid,
         status: 'False',
         reason: Reason.InvalidSpec,
-        message: err.problems.map((p) => `${p.path}: ${p.message}`).join('; '),
+        message: (err as InvalidSpecError).problems.map((p) => `${p.path}: ${p.message}`).join('; '),
       };
       await this.#writeStatus(cr, [readyCondition([invalid]), invalid], {});
       return {};
@@ -204,12 +205,14 @@ export class CatchpointBridgeReconciler {
         () => 'present',
       );
     } catch (err) {
-      if (!(err instanceof MissingSecretError)) throw err;
+      if (!hasCode(err, 'CPB_ERR_SECRET_MISSING')) throw err;
       return {
         type: ConditionType.SecretsFound,
         status: 'False',
         reason: Reason.SecretKeyMissing,
-        message: err.missing.map((m) => `${m.kind} "${m.name}" has no key "${m.key}"`).join('; '),
+        message: (err as MissingSecretError).missing
+          .map((m) => `${m.kind} "${m.name}" has no key "${m.key}"`)
+          .join('; '),
       };
     }
     return {

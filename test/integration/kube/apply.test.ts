@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { applyObject, applyStatus, getObject, type KubeObject } from '../../../src/kube/apply.ts';
-import { describeKubeError, isConflict, isNotFound, KubeErrorCodes } from '../../../src/kube/errors.ts';
+import { describeKubeError, isConflict, isNotFound } from '../../../src/kube/errors.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import { applyBridge, CR_API_VERSION, CR_KIND, CR_PLURAL, TEST_FIELD_MANAGER } from './support.ts';
 
@@ -93,7 +93,7 @@ describe('applyObject', () => {
         { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } },
         { fieldManager: 'op' },
       ),
-      { code: KubeErrorCodes.BAD_OBJECT },
+      { code: 'CPB_ERR_KUBE_BAD_OBJECT' },
     );
     await assert.rejects(
       applyObject(
@@ -101,10 +101,10 @@ describe('applyObject', () => {
         { apiVersion: 'v1', kind: 'NoSuchKind', metadata: { name: 'x' } },
         { fieldManager: 'op' },
       ),
-      { code: KubeErrorCodes.UNKNOWN_KIND },
+      { code: 'CPB_ERR_KUBE_UNKNOWN_KIND' },
     );
     await assert.rejects(getObject(kc, 'nosuch.example.com/v1', 'Thing', 'default', 'x'), {
-      code: KubeErrorCodes.UNKNOWN_KIND,
+      code: 'CPB_ERR_KUBE_UNKNOWN_KIND',
     });
   });
 });

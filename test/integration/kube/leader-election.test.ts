@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubeErrorCodes } from '../../../src/kube/errors.ts';
 import {
   LeaderElector,
   type LeaderElectorOptions,
@@ -220,7 +219,7 @@ describe('LeaderElector', () => {
     const released = await readLease(kc, ns, 'op');
     assert.equal(released.holderIdentity, undefined);
     assert.equal(released.leaseDurationSeconds, 1);
-    assert.throws(() => only.elector.start(), { code: KubeErrorCodes.STOPPED });
+    assert.throws(() => only.elector.start(), { code: 'CPB_ERR_KUBE_STOPPED' });
     assert.equal(microTime(Date.UTC(2026, 0, 2, 3, 4, 5, 67)), '2026-01-02T03:04:05.067000Z');
   });
 
@@ -234,11 +233,11 @@ describe('LeaderElector', () => {
       onStartedLeading: () => {},
     };
     assert.throws(() => new LeaderElector({ ...base, leaseDurationMs: 2_000, renewDeadlineMs: 2_000 }), {
-      code: KubeErrorCodes.BAD_OPTIONS,
+      code: 'CPB_ERR_KUBE_BAD_OPTIONS',
     });
     assert.throws(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 }), {
-      code: KubeErrorCodes.BAD_OPTIONS,
+      code: 'CPB_ERR_KUBE_BAD_OPTIONS',
     });
-    assert.throws(() => new LeaderElector({ ...base, identity: '' }), { code: KubeErrorCodes.BAD_OPTIONS });
+    assert.throws(() => new LeaderElector({ ...base, identity: '' }), { code: 'CPB_ERR_KUBE_BAD_OPTIONS' });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createBridgeMetrics } from '../../../src/bridge/metrics.ts';
-import { RetryableWriteError, TsdbErrorCodes } from '../../../src/opentsdb/errors.ts';
+import { RetryableWriteError } from '../../../src/opentsdb/errors.ts';
 
 const zero = () => 0;
 const metrics = () =>
@@ -18,7 +18,7 @@ const metrics = () =>
 
 const tlsError = (endpoint: string) =>
   new RetryableWriteError(
-    TsdbErrorCodes.TLS,
+    'CPB_ERR_TSDB_TLS',
     `${endpoint}: TLS: untrusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`,
     {
       endpoint,
@@ -39,7 +39,7 @@ test('a failure is reported from its first occurrence until a write succeeds; TL
   assert.match(first?.since ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   await new Promise((r) => setTimeout(r, 1100));
   health.failed(
-    new RetryableWriteError(TsdbErrorCodes.UNAVAILABLE, 'https://tsdb:4242: ECONNREFUSED'),
+    new RetryableWriteError('CPB_ERR_TSDB_UNAVAILABLE', 'https://tsdb:4242: ECONNREFUSED'),
     'https://tsdb:4242',
   );
   assert.equal(error()?.code, 'CPB_ERR_TSDB_UNAVAILABLE');
@@ -56,12 +56,12 @@ test('a failure is reported from its first occurrence until a write succeeds; TL
 
 test("a failover writer's error is reported per endpoint, without credentials", async () => {
   const m = metrics();
-  const all = new RetryableWriteError(TsdbErrorCodes.ALL_ENDPOINTS_FAILED, 'all 2 TSDB endpoints failed', {
+  const all = new RetryableWriteError('CPB_ERR_TSDB_ALL_ENDPOINTS_FAILED', 'all 2 TSDB endpoints failed', {
     endpoint: 'https://a:4242,https://b:4242',
     cause: new AggregateError(
       [
         tlsError('https://a:4242'),
-        new RetryableWriteError(TsdbErrorCodes.UNAVAILABLE, 'https://b:4242: ETIMEDOUT'),
+        new RetryableWriteError('CPB_ERR_TSDB_UNAVAILABLE', 'https://b:4242: ETIMEDOUT'),
       ],
       'per-endpoint errors',
     ),

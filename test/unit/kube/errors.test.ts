@@ -9,10 +9,10 @@ import {
   isNotFound,
   KubeApiError,
   KubeError,
-  KubeErrorCodes,
   parseStatus,
   statusCode,
 } from '../../../src/kube/errors.ts';
+import { KUBE_ERRORS } from '../../../src/shared/errors.ts';
 
 const SECRET_BODY = JSON.stringify({
   kind: 'Secret',
@@ -23,7 +23,7 @@ const SECRET_BODY = JSON.stringify({
 
 describe('kube error codes', () => {
   it('are pinned: a change here is a breaking change for callers and alerting', () => {
-    assert.deepEqual(Object.values(KubeErrorCodes).sort(), [
+    assert.deepEqual(Object.keys(KUBE_ERRORS).sort(), [
       'CPB_ERR_KUBE_ABORTED',
       'CPB_ERR_KUBE_API',
       'CPB_ERR_KUBE_BAD_OBJECT',
@@ -60,7 +60,7 @@ describe('statusCode and the is* helpers', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     assert.equal(statusCode(refused), undefined);
     assert.equal(
-      statusCode(new KubeError(KubeErrorCodes.UNAVAILABLE, 'down', { cause: refused })),
+      statusCode(new KubeError('CPB_ERR_KUBE_UNAVAILABLE', 'down', { cause: refused })),
       undefined,
     );
     assert.equal(statusCode(undefined), undefined);
@@ -75,7 +75,7 @@ describe('describeKubeError', () => {
       request: 'PUT /apis/coordination.k8s.io/v1/namespaces/ns/leases/op',
       status: { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' },
     });
-    assert.equal(err.code, KubeErrorCodes.API);
+    assert.equal(err.code, 'CPB_ERR_KUBE_API');
     assert.match(err.message, /^PUT \/apis\/.*: 409 Conflict: the object has been modified$/);
     assert.deepEqual(describeKubeError(err), {
       code: 409,
@@ -109,7 +109,7 @@ describe('describeKubeError', () => {
   it('gives network errors their code as the reason', () => {
     const cause = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
     assert.deepEqual(describeKubeError(cause), { reason: 'UND_ERR_SOCKET', message: 'other side closed' });
-    const wrapped = new KubeError(KubeErrorCodes.UNAVAILABLE, 'GET /api: UND_ERR_SOCKET', { cause });
+    const wrapped = new KubeError('CPB_ERR_KUBE_UNAVAILABLE', 'GET /api: UND_ERR_SOCKET', { cause });
     assert.deepEqual(describeKubeError(wrapped), {
       reason: 'CPB_ERR_KUBE_UNAVAILABLE',
       message: 'GET /api: UND_ERR_SOCKET',

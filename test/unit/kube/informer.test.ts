@@ -8,7 +8,6 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { KubeErrorCodes } from '../../../src/kube/errors.ts';
 import { Informer, type InformerObject } from '../../../src/kube/informer.ts';
 
 /** A port nothing listens on: bound, then closed. */
@@ -58,7 +57,7 @@ describe('Informer without a reachable API server', () => {
     const stopping = performance.now();
     await informer.stop();
     assert.ok(performance.now() - stopping < 200, 'stop() does not wait out a backoff');
-    await assert.rejects(informer.synced, { code: KubeErrorCodes.STOPPED });
+    await assert.rejects(informer.synced, { code: 'CPB_ERR_KUBE_STOPPED' });
     assert.equal(informer.hasSynced, false);
 
     const reconnects = lines.filter((l) => l.msg === 'watch reconnecting');
@@ -68,7 +67,7 @@ describe('Informer without a reachable API server', () => {
     assert.ok(reconnects.length >= 5 && reconnects.length <= 40, `${reconnects.length} tries`);
     assert.ok(Math.max(...reconnects.map((l) => l.failures ?? 0)) >= 5, 'failures accumulate');
     assert.equal(informer.stats.relists, 0);
-    assert.throws(() => informer.start(), { code: KubeErrorCodes.STOPPED });
+    assert.throws(() => informer.start(), { code: 'CPB_ERR_KUBE_STOPPED' });
   });
 
   it('stop() before start() just rejects synced', async () => {
@@ -78,6 +77,6 @@ describe('Informer without a reachable API server', () => {
       path: '/api/v1/configmaps',
     });
     await informer.stop();
-    await assert.rejects(informer.synced, { code: KubeErrorCodes.STOPPED });
+    await assert.rejects(informer.synced, { code: 'CPB_ERR_KUBE_STOPPED' });
   });
 });

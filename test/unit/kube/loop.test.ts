@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubeErrorCodes } from '../../../src/kube/errors.ts';
 import { pause, StoppableLoop } from '../../../src/kube/loop.ts';
 
 describe('StoppableLoop', () => {
@@ -19,7 +18,7 @@ describe('StoppableLoop', () => {
     assert.equal(ended, false);
     await stopping;
     assert.equal(ended, true);
-    assert.throws(() => loop.start(), { code: KubeErrorCodes.STOPPED, message: /test loop was stopped/ });
+    assert.throws(() => loop.start(), { code: 'CPB_ERR_KUBE_STOPPED', message: /test loop was stopped/ });
     assert.equal(runs, 1);
   });
 
@@ -29,7 +28,7 @@ describe('StoppableLoop', () => {
       runs++;
     });
     await loop.stop();
-    assert.throws(() => loop.start(), { code: KubeErrorCodes.STOPPED });
+    assert.throws(() => loop.start(), { code: 'CPB_ERR_KUBE_STOPPED' });
     assert.equal(runs, 0);
   });
 });

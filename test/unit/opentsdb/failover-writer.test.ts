@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { RetryableWriteError, TsdbErrorCodes } from '../../../src/opentsdb/errors.ts';
+import { RetryableWriteError } from '../../../src/opentsdb/errors.ts';
 import { FailoverWriter } from '../../../src/opentsdb/failover-writer.ts';
 import type { TsdbWriter, WriteResult } from '../../../src/opentsdb/writer.ts';
 
@@ -30,7 +30,7 @@ const logger = pino({ level: 'silent' });
 describe('FailoverWriter', () => {
   it('does not try other endpoints on a configuration error or an abort', async () => {
     const config = Object.assign(new Error('bad'), { code: 'CPB_ERR_TSDB_BAD_ENDPOINT', retryable: false });
-    const a = scripted('a', [config, TsdbErrorCodes.ABORTED]);
+    const a = scripted('a', [config, 'CPB_ERR_TSDB_ABORTED']);
     const b = scripted('b', []);
     const w = new FailoverWriter([a, b], logger);
     await assert.rejects(w.write(['x']), /bad/);
@@ -39,13 +39,13 @@ describe('FailoverWriter', () => {
   });
 
   it('with one endpoint, throws its own error unchanged', async () => {
-    const w = new FailoverWriter([scripted('a', [TsdbErrorCodes.UNAVAILABLE])], logger);
+    const w = new FailoverWriter([scripted('a', ['CPB_ERR_TSDB_UNAVAILABLE'])], logger);
     await assert.rejects(w.write(['x']), { code: 'CPB_ERR_TSDB_UNAVAILABLE' });
   });
 
   it('passes the smallest retryAfterMs on when all fail', async () => {
     const w = new FailoverWriter(
-      [scripted('a', [TsdbErrorCodes.UNAVAILABLE]), scripted('b', [TsdbErrorCodes.HTTP_STATUS])],
+      [scripted('a', ['CPB_ERR_TSDB_UNAVAILABLE']), scripted('b', ['CPB_ERR_TSDB_HTTP_STATUS'])],
       logger,
     );
     await assert.rejects(w.write(['x']), { code: 'CPB_ERR_TSDB_ALL_ENDPOINTS_FAILED', retryAfterMs: 100 });

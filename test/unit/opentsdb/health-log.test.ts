@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { RetryableWriteError, TsdbErrorCodes } from '../../../src/opentsdb/errors.ts';
+import { RetryableWriteError } from '../../../src/opentsdb/errors.ts';
 import { HealthLog } from '../../../src/opentsdb/health-log.ts';
 
 function capture() {
@@ -14,7 +14,7 @@ describe('HealthLog', () => {
   it('warns once when writes start failing, says once when they are accepted again', () => {
     const { lines, log } = capture();
     log.accepting();
-    const err = new RetryableWriteError(TsdbErrorCodes.UNAVAILABLE, 'down', {
+    const err = new RetryableWriteError('CPB_ERR_TSDB_UNAVAILABLE', 'down', {
       cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }),
     });
     log.failing(err);
