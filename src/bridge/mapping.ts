@@ -94,7 +94,7 @@ export function buildMappingPlan(spec: CatchpointBridgeSpec): MappingPlan {
   const prefix = spec.naming.prefix;
   const measurements: PlannedMeasurement[] = measurementNames(spec).map((name) => {
     const kind: MeasurementKind = name === 'status' ? 'status' : name === 'error' ? 'error' : 'value';
-    const key = name === 'rtt' ? 'timing.total' : name;
+    const key = canonicalMeasurementKey(name);
     const metricBase = `${prefix}.${name}`;
     const seedHeads = spec.dimensions.map((d) =>
       d === 'test'

@@ -51,11 +51,6 @@ export function parsePush(body: Buffer | string, format: PushFormat): Catchpoint
   );
 }
 
-/** The parsed body of a push, for readers of fields this module does not model (read only). */
-export function pushBody(push: CatchpointPush): Readonly<JsonObject> | undefined {
-  return push[kPushBody];
-}
-
 /** Whether the run's status could not be read: an unreadable error code and no failure flag. */
 export function statusUnknown(push: CatchpointPush): boolean {
   return push.errorCode === undefined && push.dropped !== undefined && push.dropped.some(isErrorCode);
