@@ -121,14 +121,14 @@ export class Delivery {
 
   /**
    * Writes one batch, retrying every failure after a backoff (RETRY_BACKOFF), forever: true once
-   * it is written, false when `signal` stopped it first. A write that succeeds while the stop
-   * comes counts as stopped: the batch stays in the spool and is sent again on the next start.
+   * it is written (even if the stop came meanwhile: the TSDB has it, so it is acknowledged and
+   * neither handed off nor sent again), false when `signal` stopped it first.
    */
   async #deliver(records: string[], signal: AbortSignal): Promise<boolean> {
     for (let failures = 1; !signal.aborted; failures++) {
       try {
         await this.#writeOnce(records);
-        return !signal.aborted;
+        return true;
       } catch (err) {
         this.#metrics.datapointsRetried.inc(records.length);
         this.#logFailure(err instanceof Error ? err : new Error(String(err)), failures);

@@ -82,3 +82,26 @@ test('with the TSDB down, a stop ends the retries at its deadline and the batch 
   assert.ok(spool.bytes > 0, 'nothing acknowledged');
   await spool.close();
 });
+
+test('a write that lands after the drain deadline fired is acknowledged: the TSDB has it, so it is not sent again', async () => {
+  let calls = 0;
+  let release: () => void = () => {};
+  const landed = new Promise<void>((r) => {
+    release = r;
+  });
+  const { spool, delivery } = await setup(async (batch) => {
+    calls++;
+    await landed; // the drain deadline fires while this write is in flight
+    return { written: batch.length, rejected: [] };
+  });
+  await spool.append(records);
+  delivery.start();
+  while (calls === 0) await new Promise((r) => setTimeout(r, 10));
+  const stopped = delivery.stop(50);
+  await new Promise((r) => setTimeout(r, 200));
+  release();
+  await stopped;
+  assert.equal(calls, 1);
+  assert.equal(spool.bytes, 0, 'acknowledged, not left for the next start');
+  await spool.close();
+});
