@@ -5,15 +5,11 @@
  * Messages are written for the person reading a 400 body or a log line. They never contain
  * credentials or access tokens, and they quote at most a short, truncated piece of the input.
  */
-import { type CATCHPOINT_ERRORS, CodedError, type PushParseErrorCode } from '../shared/errors.ts';
+import { CATCHPOINT_API_ERRORS, CodedError, codesOf, type PushParseErrorCode } from '../shared/errors.ts';
 
 export type { PushParseErrorCode };
 
-/** The codes a failed REST call carries (not the config and internal ones, which are not calls). */
-export type CatchpointApiErrorCode = Exclude<
-  keyof typeof CATCHPOINT_ERRORS,
-  'CPB_ERR_CATCHPOINT_CONFIG' | 'CPB_ERR_CATCHPOINT_INTERNAL'
->;
+export type CatchpointApiErrorCode = keyof typeof CATCHPOINT_API_ERRORS;
 
 /**
  * A push the bridge cannot read. `path` names the field at fault in the push's own terms
@@ -51,13 +47,7 @@ export class CatchpointConfigError extends CodedError<'CPB_ERR_CATCHPOINT_CONFIG
 }
 
 /** Every code a CatchpointApiError carries, for hasCode. */
-export const CATCHPOINT_API_ERROR_CODES: readonly CatchpointApiErrorCode[] = [
-  'CPB_ERR_CATCHPOINT_AUTH',
-  'CPB_ERR_CATCHPOINT_RATE_LIMITED',
-  'CPB_ERR_CATCHPOINT_UNAVAILABLE',
-  'CPB_ERR_CATCHPOINT_BAD_RESPONSE',
-  'CPB_ERR_CATCHPOINT_EMPTY_LIST',
-];
+export const CATCHPOINT_API_ERROR_CODES = codesOf(CATCHPOINT_API_ERRORS);
 
 export interface CatchpointApiErrorDetails {
   /** HTTP status of the answer that caused the error, when there was one. */

@@ -38,6 +38,7 @@ export interface KubeStreamOptions extends Omit<KubeRequestOptions, 'timeoutMs' 
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const KUBE_ERROR_CODES = codesOf(KUBE_ERRORS);
 
 /** Sends a request and parses the JSON answer; any non-2xx becomes a KubeApiError. */
 export async function kubeRequest<T>(kc: KubeConfig, options: KubeRequestOptions): Promise<T> {
@@ -180,7 +181,7 @@ function classify(
   timeout: AbortSignal | undefined,
   timeoutText: string,
 ): unknown {
-  if (hasCode(err, ...codesOf(KUBE_ERRORS))) return err;
+  if (hasCode(err, ...KUBE_ERROR_CODES)) return err;
   if (callerSignal?.aborted) {
     // A caller's AbortSignal.timeout() is a deadline, not a cancellation.
     const reason = callerSignal.reason as { name?: unknown } | undefined;

@@ -17,10 +17,8 @@ interface ErrorDefinition {
   readonly statusCode?: number;
 }
 
-/** A push the bridge cannot read or will not take (push.ts, timestamp.ts, the Bridge). */
-export const PUSH_ERRORS = {
-  CPB_ERR_PUSH_UNAUTHORIZED: { message: 'The push carries no token, or a wrong one.', statusCode: 401 },
-  CPB_ERR_PUSH_ENCODING: { message: 'The push body is not valid UTF-8.', statusCode: 400 },
+/** A push that cannot be read (push.ts, timestamp.ts): answered 400 with the reason. */
+export const PUSH_PARSE_ERRORS = {
   CPB_ERR_PUSH_EMPTY: { message: 'The push body is empty.', statusCode: 400 },
   CPB_ERR_PUSH_NOT_JSON: { message: 'The push body is not valid JSON.', statusCode: 400 },
   CPB_ERR_PUSH_NOT_OBJECT: {
@@ -46,25 +44,13 @@ export const PUSH_ERRORS = {
   },
 } as const satisfies Record<string, ErrorDefinition>;
 
-/** The codes push parsing answers 400 with (everything but the Bridge's own auth and encoding). */
-export type PushParseErrorCode = Exclude<
-  keyof typeof PUSH_ERRORS,
-  'CPB_ERR_PUSH_UNAUTHORIZED' | 'CPB_ERR_PUSH_ENCODING'
->;
+export type PushParseErrorCode = keyof typeof PUSH_PARSE_ERRORS;
+export const PUSH_PARSE_ERROR_CODES = codesOf(PUSH_PARSE_ERRORS);
 
-/** Every PushParseErrorCode, for hasCode. */
-export const PUSH_PARSE_ERROR_CODES: readonly PushParseErrorCode[] = [
-  'CPB_ERR_PUSH_EMPTY',
-  'CPB_ERR_PUSH_NOT_JSON',
-  'CPB_ERR_PUSH_NOT_OBJECT',
-  'CPB_ERR_PUSH_FIELD_MISSING',
-  'CPB_ERR_PUSH_FIELD_TYPE',
-  'CPB_ERR_PUSH_FIELD_RANGE',
-  'CPB_ERR_PUSH_TIMESTAMP',
-];
-
-/** What the Bridge answers when it cannot take a request at all. */
+/** The Bridge's own refusals, and the unexpected failures (bugs) of the bridge process. */
 export const BRIDGE_ERRORS = {
+  CPB_ERR_PUSH_UNAUTHORIZED: { message: 'The push carries no token, or a wrong one.', statusCode: 401 },
+  CPB_ERR_PUSH_ENCODING: { message: 'The push body is not valid UTF-8.', statusCode: 400 },
   CPB_ERR_NOT_CONFIGURED: {
     message: 'The bridge has no valid config yet (it waits for its CatchpointBridge or a Secret).',
     statusCode: 503,
@@ -72,6 +58,9 @@ export const BRIDGE_ERRORS = {
   CPB_ERR_HANDOFF_INVALID: {
     message: 'A peer handed over a record that is not a datapoint OpenTSDB would take.',
     statusCode: 400,
+  },
+  CPB_ERR_CATCHPOINT_INTERNAL: {
+    message: 'An unexpected error (a bug) while refreshing the node directory.',
   },
   CPB_ERR_INTERNAL: { message: 'An unexpected failure while handling a request (a bug).', statusCode: 500 },
 } as const satisfies Record<string, ErrorDefinition>;
@@ -92,7 +81,7 @@ export const SPOOL_ERRORS = {
   CPB_ERR_SPOOL_TORN_TAIL: { message: 'A torn last record (a crash mid-write) was cut off on open.' },
 } as const satisfies Record<string, ErrorDefinition>;
 
-/** A spec and the values behind its references (api/, bridge config sources). */
+/** Configuration that cannot be used: a spec, the values behind its references, options derived from it. */
 export const CONFIG_ERRORS = {
   CPB_ERR_INVALID_SPEC: { message: 'The CatchpointBridge spec fails its schema or CEL rules.' },
   CPB_ERR_SECRET_MISSING: {
@@ -100,14 +89,14 @@ export const CONFIG_ERRORS = {
   },
   CPB_ERR_TLS_MATERIAL: { message: 'TLS material (a CA bundle, a certificate or key) does not parse.' },
   CPB_ERR_CONFIG_NOT_FOUND: { message: "The bridge's CatchpointBridge does not exist." },
-  CPB_ERR_PUSH_FORMAT: { message: 'The template field map is invalid (e.g. an empty path segment).' },
-} as const satisfies Record<string, ErrorDefinition>;
-
-/** Catchpoint's REST API and the node directory (catchpoint/). */
-export const CATCHPOINT_ERRORS = {
   CPB_ERR_CATCHPOINT_CONFIG: {
     message: 'The node directory options are invalid (e.g. v1 without clientId/clientSecret).',
   },
+  CPB_ERR_PUSH_FORMAT: { message: 'The template field map is invalid (e.g. an empty path segment).' },
+} as const satisfies Record<string, ErrorDefinition>;
+
+/** A failed call to Catchpoint's REST API (catchpoint/). */
+export const CATCHPOINT_API_ERRORS = {
   CPB_ERR_CATCHPOINT_AUTH: {
     message: 'Catchpoint refused the credentials (401/403): wrong key, secret, or IP not allowed.',
   },
@@ -119,9 +108,6 @@ export const CATCHPOINT_ERRORS = {
     message: 'Catchpoint answered with a body the client does not understand.',
   },
   CPB_ERR_CATCHPOINT_EMPTY_LIST: { message: 'Catchpoint returned no nodes; the previous directory is kept.' },
-  CPB_ERR_CATCHPOINT_INTERNAL: {
-    message: 'An unexpected error (a bug) while refreshing the node directory.',
-  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 /** The OpenTSDB writers (opentsdb/). */
@@ -168,11 +154,11 @@ export const KUBE_ERRORS = {
 } as const satisfies Record<string, ErrorDefinition>;
 
 export const ERRORS = {
-  ...PUSH_ERRORS,
+  ...PUSH_PARSE_ERRORS,
   ...BRIDGE_ERRORS,
   ...SPOOL_ERRORS,
   ...CONFIG_ERRORS,
-  ...CATCHPOINT_ERRORS,
+  ...CATCHPOINT_API_ERRORS,
   ...TSDB_ERRORS,
   ...KUBE_ERRORS,
 } as const;

@@ -5,17 +5,22 @@ import { CatchpointApiError, describeValue, PushParseError } from '../../../src/
 import { scrub } from '../../../src/catchpoint/http.ts';
 import { parseRetryAfterMs, retryRateLimited } from '../../../src/catchpoint/rate-limit.ts';
 import { backoffDelayMs } from '../../../src/shared/backoff.ts';
-import { CATCHPOINT_ERRORS, CONFIG_ERRORS, PUSH_ERRORS } from '../../../src/shared/errors.ts';
+import {
+  BRIDGE_ERRORS,
+  CATCHPOINT_API_ERRORS,
+  CONFIG_ERRORS,
+  PUSH_PARSE_ERRORS,
+} from '../../../src/shared/errors.ts';
 
 /** The registry's codes the catchpoint area throws: its own, push parsing and the template map. */
 const CATCHPOINT_ERROR_CODES = Object.fromEntries(
   Object.entries({
-    ...CATCHPOINT_ERRORS,
-    ...PUSH_ERRORS,
+    ...CATCHPOINT_API_ERRORS,
+    ...PUSH_PARSE_ERRORS,
     CPB_ERR_PUSH_FORMAT: CONFIG_ERRORS.CPB_ERR_PUSH_FORMAT,
-  })
-    .filter(([code]) => code !== 'CPB_ERR_PUSH_UNAUTHORIZED' && code !== 'CPB_ERR_PUSH_ENCODING')
-    .map(([code, d]) => [code, d.message]),
+    CPB_ERR_CATCHPOINT_CONFIG: CONFIG_ERRORS.CPB_ERR_CATCHPOINT_CONFIG,
+    CPB_ERR_CATCHPOINT_INTERNAL: BRIDGE_ERRORS.CPB_ERR_CATCHPOINT_INTERNAL,
+  }).map(([code, d]) => [code, d.message]),
 );
 
 const SRC = new URL('../../../src/catchpoint/', import.meta.url);
