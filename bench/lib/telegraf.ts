@@ -20,11 +20,11 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectedV1Info, type FakeNode } from '../../test/harness/fake-catchpoint.ts';
 import { freePorts } from '../../test/harness/victoria-metrics.ts';
+import { acceptsConnections } from '../../test/harness/wait.ts';
 import { pin } from './proc.ts';
 
 export const TELEGRAF_BUILD_SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'peers', 'telegraf.sh');
@@ -266,7 +266,7 @@ export async function startTelegraf(options: {
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
 
   const deadline = Date.now() + 20_000;
-  while (!(await listening(port))) {
+  while (!(await acceptsConnections(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;
@@ -290,15 +290,4 @@ export async function startTelegraf(options: {
       cleanup();
     },
   };
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -17,13 +17,8 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-2.4.2}"
 COREDNS_VERSION="${COREDNS_VERSION:-1.15.0}"
 # The plugins built in, in the order a query goes through them (part of the cache key).
 COREDNS_PLUGINS="bind errors log health ready kubernetes cache"
-CACHE="${CATCHPOINT_BRIDGE_CACHE:-$HOME/.cache/catchpoint-bridge}"
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 BIN="$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomodcache}"
-export GOCACHE="${GOCACHE:-$CACHE/gocache}"
 
 log() { echo "[control-plane build] $*" >&2; }
 

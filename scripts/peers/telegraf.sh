@@ -2,8 +2,8 @@
 # Builds Telegraf, the peer the benchmark compares the bridge with (docs/benchmarks.md), from the
 # Go module proxy, once, into a version-keyed cache outside the repo, with only the plugins the
 # Catchpoint → OpenTSDB pipeline uses (Telegraf's `custom` build tag leaves out all the others).
-# Settings as in scripts/control-plane/build.sh, sharing its module and build caches. A warm cache
-# makes this a no-op. Prints the binary's path on stdout; progress goes to stderr.
+# The Go settings and caches are scripts/control-plane/go-env.sh's, shared with the control
+# plane's build. A warm cache makes this a no-op. Prints the binary's path on stdout; progress goes to stderr.
 set -euo pipefail
 
 TELEGRAF_VERSION="${TELEGRAF_VERSION:-1.37.2}"
@@ -11,15 +11,10 @@ TELEGRAF_VERSION="${TELEGRAF_VERSION:-1.37.2}"
 TELEGRAF_TAGS="custom,inputs.http_listener_v2,outputs.opentsdb,parsers.json_v2,processors.starlark,processors.lookup"
 # Telegraf's Makefile stamps the version without the "v" (it parses it as semver at start).
 TELEGRAF_LDFLAGS="-s -w -X github.com/influxdata/telegraf/internal.Version=$TELEGRAF_VERSION"
-CACHE="${CATCHPOINT_BRIDGE_CACHE:-$HOME/.cache/catchpoint-bridge}"
+source "$(dirname "${BASH_SOURCE[0]}")/../control-plane/go-env.sh"
 BIN="$CACHE/bin/telegraf-$TELEGRAF_VERSION"
 # What the cached binary was built from, recorded beside it.
 STAMP="$TELEGRAF_VERSION $TELEGRAF_TAGS $TELEGRAF_LDFLAGS"
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomodcache}"
-export GOCACHE="${GOCACHE:-$CACHE/gocache}"
 
 log() { echo "[telegraf build] $*" >&2; }
 

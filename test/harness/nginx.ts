@@ -9,12 +9,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pem } from './test-pki.ts';
 import { freePorts, WATCHDOG } from './victoria-metrics.ts';
+import { acceptsConnections } from './wait.ts';
 
 export const NGINX_BINARY = '/usr/sbin/nginx';
 
@@ -102,7 +102,7 @@ export async function startNginxTlsProxy(upstream: string, listeners: TlsListene
   try {
     const deadline = Date.now() + 10_000;
     for (const port of ports) {
-      while (!(await accepts(port as number))) {
+      while (!(await acceptsConnections(port as number))) {
         if (proc.exitCode !== null) throw new Error(`nginx exited (${proc.exitCode}):\n${logTail()}`);
         if (Date.now() > deadline) throw new Error(`nginx not listening after 10 s:\n${logTail()}`);
         await sleep(20);
@@ -115,15 +115,4 @@ export async function startNginxTlsProxy(upstream: string, listeners: TlsListene
   // A forgotten close() must not keep the test process alive; the watchdog still stops nginx.
   for (const h of [proc, proc.stdin, proc.stdout] as Array<{ unref?: () => void } | null>) h?.unref?.();
   return { urls: ports.map((p) => `https://127.0.0.1:${p}`), logFile, close };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

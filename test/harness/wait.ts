@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+
 /**
  * Polls `read` every 500 ms until it returns a value; a throw counts as "not yet" (a cluster
  * object that does not exist yet) and the last one is named if time runs out.
@@ -20,4 +22,16 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** Whether something on loopback accepts a TCP connection on `port` now (a server started as a child process). */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
