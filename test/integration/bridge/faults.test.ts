@@ -4,7 +4,7 @@
  * Every push answered 200 must end up in VictoriaMetrics, exactly once per series and timestamp.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { type BridgeProcess, startBridgeProcess } from '../../harness/bridge-process.ts';
 import { FAKE_V2_API_KEY, type FakeCatchpoint, startFakeCatchpoint } from '../../harness/fake-catchpoint.ts';
 import { type PushSpecimen, runPushStream } from '../../harness/push-stream.ts';
@@ -70,72 +70,74 @@ async function assertAllDelivered(prefix: string, testId: number, acked: PushSpe
   return Date.now() - started;
 }
 
-test(`TSDB down for ${OUTAGE_MS / 1000} s under a steady stream: every push acknowledged, every point delivered`, async () => {
-  const bridge = await startBridge('outage');
-  const stream = runPushStream({
-    url: () => `${bridge.url}/push/${TOKEN}`,
-    ratePerSecond: 40,
-    durationMs: OUTAGE_MS + 6000,
-    testId: 1001,
-    nodes: nodes(),
-  });
-  await new Promise((r) => setTimeout(r, 2000));
-  await vm.stop();
-  await new Promise((r) => setTimeout(r, OUTAGE_MS));
-  await vm.start();
-  const result = await stream;
-  assert.equal(result.refused, 0, `refused: ${JSON.stringify([...result.failures])}`);
-  const recoverMs = await assertAllDelivered('outage', 1001, result.acknowledged);
-  console.log(
-    `outage: sent=${result.sent} acked=${result.acknowledged.length} recovered in ${recoverMs} ms after the stream ended`,
-  );
-});
-
-for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-  test(`${signal} mid-stream with the TSDB down: a restart on the same spool delivers everything acknowledged`, async () => {
-    const prefix = signal.toLowerCase();
-    const testId = signal === 'SIGTERM' ? 2001 : 2002;
-    const bridge = await startBridge(prefix);
-    await vm.stop();
-    const controller = new AbortController();
+describe('faults', () => {
+  it(`TSDB down for ${OUTAGE_MS / 1000} s under a steady stream: every push acknowledged, every point delivered`, async () => {
+    const bridge = await startBridge('outage');
     const stream = runPushStream({
       url: () => `${bridge.url}/push/${TOKEN}`,
-      ratePerSecond: 100,
-      durationMs: 10_000,
-      testId,
+      ratePerSecond: 40,
+      durationMs: OUTAGE_MS + 6000,
+      testId: 1001,
       nodes: nodes(),
-      signal: controller.signal,
     });
-    await new Promise((r) => setTimeout(r, 1500));
-    const exit = await bridge.stop(signal);
-    controller.abort();
-    const result = await stream;
-    if (signal === 'SIGTERM') assert.equal(exit.code, 0, 'a graceful stop exits 0');
-    assert.ok(result.acknowledged.length > 50, `only ${result.acknowledged.length} pushes acknowledged`);
+    await new Promise((r) => setTimeout(r, 2000));
+    await vm.stop();
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
     await vm.start();
-    await startBridge(prefix, bridge.spoolDir);
-    await assertAllDelivered(prefix, testId, result.acknowledged);
+    const result = await stream;
+    assert.equal(result.refused, 0, `refused: ${JSON.stringify([...result.failures])}`);
+    const recoverMs = await assertAllDelivered('outage', 1001, result.acknowledged);
+    console.log(
+      `outage: sent=${result.sent} acked=${result.acknowledged.length} recovered in ${recoverMs} ms after the stream ended`,
+    );
   });
-}
 
-test('a bridge stopped while the TSDB is down hands its undelivered points to a peer, which delivers them', async () => {
-  const peer = await startBridge('handoff');
-  const stopping = await startBridge('handoff', undefined, ['--handoff-url', peer.url]);
-  await vm.stop();
-  const result = await runPushStream({
-    url: () => `${stopping.url}/push/${TOKEN}`,
-    ratePerSecond: 100,
-    durationMs: 1500,
-    testId: 3001,
-    nodes: nodes(),
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`${signal} mid-stream with the TSDB down: a restart on the same spool delivers everything acknowledged`, async () => {
+      const prefix = signal.toLowerCase();
+      const testId = signal === 'SIGTERM' ? 2001 : 2002;
+      const bridge = await startBridge(prefix);
+      await vm.stop();
+      const controller = new AbortController();
+      const stream = runPushStream({
+        url: () => `${bridge.url}/push/${TOKEN}`,
+        ratePerSecond: 100,
+        durationMs: 10_000,
+        testId,
+        nodes: nodes(),
+        signal: controller.signal,
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      const exit = await bridge.stop(signal);
+      controller.abort();
+      const result = await stream;
+      if (signal === 'SIGTERM') assert.equal(exit.code, 0, 'a graceful stop exits 0');
+      assert.ok(result.acknowledged.length > 50, `only ${result.acknowledged.length} pushes acknowledged`);
+      await vm.start();
+      await startBridge(prefix, bridge.spoolDir);
+      await assertAllDelivered(prefix, testId, result.acknowledged);
+    });
+  }
+
+  it('a bridge stopped while the TSDB is down hands its undelivered points to a peer, which delivers them', async () => {
+    const peer = await startBridge('handoff');
+    const stopping = await startBridge('handoff', undefined, ['--handoff-url', peer.url]);
+    await vm.stop();
+    const result = await runPushStream({
+      url: () => `${stopping.url}/push/${TOKEN}`,
+      ratePerSecond: 100,
+      durationMs: 1500,
+      testId: 3001,
+      nodes: nodes(),
+    });
+    assert.equal(result.refused, 0);
+    const exit = await stopping.stop('SIGTERM');
+    assert.equal(exit.code, 0);
+    const line = stopping.logs.find((l) => l.includes('handed undelivered points to a peer'));
+    assert.ok(line, 'the stopping bridge handed off');
+    assert.equal((JSON.parse(line) as { handedOff: number }).handedOff, result.acknowledged.length);
+    await vm.start();
+    // The stopping bridge's spool is gone with it (an emptyDir goes with its pod): the peer delivers.
+    await assertAllDelivered('handoff', 3001, result.acknowledged);
   });
-  assert.equal(result.refused, 0);
-  const exit = await stopping.stop('SIGTERM');
-  assert.equal(exit.code, 0);
-  const line = stopping.logs.find((l) => l.includes('handed undelivered points to a peer'));
-  assert.ok(line, 'the stopping bridge handed off');
-  assert.equal((JSON.parse(line) as { handedOff: number }).handedOff, result.acknowledged.length);
-  await vm.start();
-  // The stopping bridge's spool is gone with it (an emptyDir goes with its pod): the peer delivers.
-  await assertAllDelivered('handoff', 3001, result.acknowledged);
 });

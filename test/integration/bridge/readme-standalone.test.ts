@@ -20,7 +20,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { manifest } from '../../harness/bridge-process.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -116,130 +116,132 @@ function objectEnd(text: string, at: number): number {
   return -1;
 }
 
-test("the README's standalone recipe, run verbatim without a Catchpoint key, gets the sample push into VictoriaMetrics", {
-  skip: !isRoot
-    ? 'needs root for its network, mount and PID namespaces'
-    : !haveTools
-      ? 'needs unshare, ip, curl, npm and victoria-metrics'
-      : ROOT.startsWith('/tmp/') && 'the checkout is under /tmp, which the recipe gets a fresh tmpfs for',
-  timeout: 180_000,
-}, async () => {
-  const recipe = readmeRecipe(await readFile(join(ROOT, 'README.md'), 'utf8'));
-  const shown = /^# (\{"ok":.*\})$/m.exec(recipe);
-  assert.ok(shown, 'the recipe shows the answer to its push');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ROOT,
-    RECIPE: recipe,
-    STAND_IN_SETUP,
-    npm_config_update_notifier: 'false',
-  };
-  delete env.CATCHPOINT_API_V2_KEY;
-  const result = await run(
-    'unshare',
-    ['--net', '--mount', '--pid', '--fork', '--propagation', 'private', 'bash', '-c', WRAPPER],
-    env,
-    150_000,
-  );
-  const transcript = `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-  assert.equal(result.code, 0, transcript);
-
-  // The push got the answer the README shows.
-  const answers = jsonObjects(result.stdout, '{"ok":');
-  assert.deepEqual(answers, [JSON.parse(shown[1]!)], transcript);
-
-  // The bridge started, warned once (no key: no node directory), and nothing else warned.
-  const logs = jsonObjects(result.stdout, '{"level":');
-  assert.ok(
-    logs.some((l) => l.msg === 'bridge listening'),
-    transcript,
-  );
-  const warnings = logs.filter((l) => l.level === 'warn');
-  assert.equal(warnings.length, 1, transcript);
-  assert.match(String(warnings[0]!.msg), /no Catchpoint API credentials.*no node directory/);
-
-  // Its datapoints are in VictoriaMetrics: the seed's names, tags from the push itself.
-  const series = jsonObjects(result.stdout, '{"metric":') as Array<{
-    metric: Record<string, string>;
-    values: number[];
-    timestamps: number[];
-  }>;
-  const byName = new Map(series.map((s) => [s.metric.__name__, s]));
-  assert.equal(series.length, 12, transcript);
-  const SAMPLE_MS = Date.UTC(2016, 1, 26, 1, 4, 49, 609);
-  for (const dim of ['node', 'asn', 'continent', 'city', 'country', 'isp']) {
-    const rtt = byName.get(`catchpoint.rtt.by_${dim}.12345`);
-    assert.deepEqual([rtt?.values, rtt?.timestamps], [[158], [SAMPLE_MS]], dim);
-    assert.equal(byName.get(`catchpoint.status.by_${dim}.12345`)?.metric.status, 'ok', dim);
-  }
-  assert.deepEqual(byName.get('catchpoint.rtt.by_city.12345')?.metric, {
-    __name__: 'catchpoint.rtt.by_city.12345',
-    nodeid: '312',
-    city: 'Jinan',
-  });
-  assert.equal(byName.get('catchpoint.rtt.by_isp.12345')?.metric.isp, 'Unicom');
-  assert.equal(byName.get('catchpoint.rtt.by_asn.12345')?.metric.asn, '4837');
-  assert.equal(byName.get('catchpoint.rtt.by_continent.12345')?.metric.continent, 'Asia');
-});
-
-const scratch: string[] = [];
-after(async () => {
-  for (const dir of scratch) await rm(dir, { recursive: true, force: true });
-});
-
-const GOOD_SPEC = {
-  catchpoint: { credentialsSecretRef: { name: 'catchpoint-api' } },
-  push: { tokenSecretRef: { name: 'catchpoint-push' } },
-  tsdb: { endpoints: ['http://127.0.0.1:9'] },
-};
-
-test('a config the bridge cannot run on exits non-zero before anything prints "listening"', async () => {
-  const cases: Array<[string, Record<string, unknown>, Record<string, string>, RegExp]> = [
-    ['a spec the schema refuses', { ...GOOD_SPEC, tsdb: { endpoints: [] } }, { token: 't' }, /tsdb/],
-    ['a missing push token', GOOD_SPEC, {}, /key token of Secret catchpoint-push/],
-    [
-      'a template field map that does not compile',
-      {
-        ...GOOD_SPEC,
-        push: {
-          tokenSecretRef: { name: 'catchpoint-push' },
-          format: 'template',
-          template: { testId: 'Test..Id' },
-        },
-      },
-      { token: 't' },
-      /empty path segment/,
-    ],
-  ];
-  for (const [what, spec, token, reason] of cases) {
-    const dir = await mkdtemp(join(tmpdir(), 'cpb-bad-config-'));
-    scratch.push(dir);
-    await writeFile(join(dir, 'bridge.yaml'), manifest('bad', spec));
-    await mkdir(join(dir, 'secrets', 'catchpoint-push'), { recursive: true });
-    for (const [key, value] of Object.entries(token)) {
-      await writeFile(join(dir, 'secrets', 'catchpoint-push', key), value);
-    }
+describe('readme standalone', () => {
+  it("the README's standalone recipe, run verbatim without a Catchpoint key, gets the sample push into VictoriaMetrics", {
+    skip: !isRoot
+      ? 'needs root for its network, mount and PID namespaces'
+      : !haveTools
+        ? 'needs unshare, ip, curl, npm and victoria-metrics'
+        : ROOT.startsWith('/tmp/') && 'the checkout is under /tmp, which the recipe gets a fresh tmpfs for',
+    timeout: 180_000,
+  }, async () => {
+    const recipe = readmeRecipe(await readFile(join(ROOT, 'README.md'), 'utf8'));
+    const shown = /^# (\{"ok":.*\})$/m.exec(recipe);
+    assert.ok(shown, 'the recipe shows the answer to its push');
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ROOT,
+      RECIPE: recipe,
+      STAND_IN_SETUP,
+      npm_config_update_notifier: 'false',
+    };
+    delete env.CATCHPOINT_API_V2_KEY;
     const result = await run(
-      process.execPath,
-      [
-        join(ROOT, 'src/cli.ts'),
-        'bridge',
-        '--config',
-        join(dir, 'bridge.yaml'),
-        '--secrets-dir',
-        join(dir, 'secrets'),
-        '--listen',
-        '127.0.0.1:0',
-        '--spool-dir',
-        join(dir, 'spool'),
-      ],
-      { ...process.env, LOG_LEVEL: 'debug' },
-      30_000,
+      'unshare',
+      ['--net', '--mount', '--pid', '--fork', '--propagation', 'private', 'bash', '-c', WRAPPER],
+      env,
+      150_000,
     );
-    const transcript = `${what}: exit ${result.code}\n${result.stdout}${result.stderr}`;
-    assert.notEqual(result.code, 0, transcript);
-    assert.notEqual(result.code, null, `${transcript}\n(it did not exit)`);
-    assert.doesNotMatch(result.stdout + result.stderr, /listening/i, transcript);
-    assert.match(result.stderr, reason, transcript);
-  }
+    const transcript = `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+    assert.equal(result.code, 0, transcript);
+
+    // The push got the answer the README shows.
+    const answers = jsonObjects(result.stdout, '{"ok":');
+    assert.deepEqual(answers, [JSON.parse(shown[1]!)], transcript);
+
+    // The bridge started, warned once (no key: no node directory), and nothing else warned.
+    const logs = jsonObjects(result.stdout, '{"level":');
+    assert.ok(
+      logs.some((l) => l.msg === 'bridge listening'),
+      transcript,
+    );
+    const warnings = logs.filter((l) => l.level === 'warn');
+    assert.equal(warnings.length, 1, transcript);
+    assert.match(String(warnings[0]!.msg), /no Catchpoint API credentials.*no node directory/);
+
+    // Its datapoints are in VictoriaMetrics: the seed's names, tags from the push itself.
+    const series = jsonObjects(result.stdout, '{"metric":') as Array<{
+      metric: Record<string, string>;
+      values: number[];
+      timestamps: number[];
+    }>;
+    const byName = new Map(series.map((s) => [s.metric.__name__, s]));
+    assert.equal(series.length, 12, transcript);
+    const SAMPLE_MS = Date.UTC(2016, 1, 26, 1, 4, 49, 609);
+    for (const dim of ['node', 'asn', 'continent', 'city', 'country', 'isp']) {
+      const rtt = byName.get(`catchpoint.rtt.by_${dim}.12345`);
+      assert.deepEqual([rtt?.values, rtt?.timestamps], [[158], [SAMPLE_MS]], dim);
+      assert.equal(byName.get(`catchpoint.status.by_${dim}.12345`)?.metric.status, 'ok', dim);
+    }
+    assert.deepEqual(byName.get('catchpoint.rtt.by_city.12345')?.metric, {
+      __name__: 'catchpoint.rtt.by_city.12345',
+      nodeid: '312',
+      city: 'Jinan',
+    });
+    assert.equal(byName.get('catchpoint.rtt.by_isp.12345')?.metric.isp, 'Unicom');
+    assert.equal(byName.get('catchpoint.rtt.by_asn.12345')?.metric.asn, '4837');
+    assert.equal(byName.get('catchpoint.rtt.by_continent.12345')?.metric.continent, 'Asia');
+  });
+
+  const scratch: string[] = [];
+  after(async () => {
+    for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+  });
+
+  const GOOD_SPEC = {
+    catchpoint: { credentialsSecretRef: { name: 'catchpoint-api' } },
+    push: { tokenSecretRef: { name: 'catchpoint-push' } },
+    tsdb: { endpoints: ['http://127.0.0.1:9'] },
+  };
+
+  it('a config the bridge cannot run on exits non-zero before anything prints "listening"', async () => {
+    const cases: Array<[string, Record<string, unknown>, Record<string, string>, RegExp]> = [
+      ['a spec the schema refuses', { ...GOOD_SPEC, tsdb: { endpoints: [] } }, { token: 't' }, /tsdb/],
+      ['a missing push token', GOOD_SPEC, {}, /key token of Secret catchpoint-push/],
+      [
+        'a template field map that does not compile',
+        {
+          ...GOOD_SPEC,
+          push: {
+            tokenSecretRef: { name: 'catchpoint-push' },
+            format: 'template',
+            template: { testId: 'Test..Id' },
+          },
+        },
+        { token: 't' },
+        /empty path segment/,
+      ],
+    ];
+    for (const [what, spec, token, reason] of cases) {
+      const dir = await mkdtemp(join(tmpdir(), 'cpb-bad-config-'));
+      scratch.push(dir);
+      await writeFile(join(dir, 'bridge.yaml'), manifest('bad', spec));
+      await mkdir(join(dir, 'secrets', 'catchpoint-push'), { recursive: true });
+      for (const [key, value] of Object.entries(token)) {
+        await writeFile(join(dir, 'secrets', 'catchpoint-push', key), value);
+      }
+      const result = await run(
+        process.execPath,
+        [
+          join(ROOT, 'src/cli.ts'),
+          'bridge',
+          '--config',
+          join(dir, 'bridge.yaml'),
+          '--secrets-dir',
+          join(dir, 'secrets'),
+          '--listen',
+          '127.0.0.1:0',
+          '--spool-dir',
+          join(dir, 'spool'),
+        ],
+        { ...process.env, LOG_LEVEL: 'debug' },
+        30_000,
+      );
+      const transcript = `${what}: exit ${result.code}\n${result.stdout}${result.stderr}`;
+      assert.notEqual(result.code, 0, transcript);
+      assert.notEqual(result.code, null, `${transcript}\n(it did not exit)`);
+      assert.doesNotMatch(result.stdout + result.stderr, /listening/i, transcript);
+      assert.match(result.stderr, reason, transcript);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  * 2.x would refuse, and a TSDB without metric auto-creation costs only the refused points.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { startBridgeProcess } from '../../harness/bridge-process.ts';
 import { FAKE_V2_API_KEY, type FakeCatchpoint, startFakeCatchpoint } from '../../harness/fake-catchpoint.ts';
@@ -55,7 +55,7 @@ const hostilePush = fc.record({
 });
 
 for (const protocol of ['http', 'telnet'] as const) {
-  test(`${protocol}: 300 hostile pushes, and OpenTSDB would refuse nothing the bridge sends`, async () => {
+  it(`${protocol}: 300 hostile pushes, and OpenTSDB would refuse nothing the bridge sends`, async () => {
     const tsdb = await startStrictOpenTsdb();
     cleanups.push(() => tsdb.close());
     const bridge = await setup(tsdb, protocol);
@@ -79,42 +79,48 @@ for (const protocol of ['http', 'telnet'] as const) {
   });
 }
 
-test('OpenTSDB without auto_create_metrics: unknown metrics are refused alone, counted and logged loudly once', async () => {
-  const tsdb = await startStrictOpenTsdb({
-    autoCreateMetrics: false,
-    metrics: ['catchpoint.rtt.by_node.4242'],
-  });
-  cleanups.push(() => tsdb.close());
-  const bridge = await setup(tsdb, 'http', { dimensions: ['node'], measurements: ['rtt', 'status'] });
-  for (let i = 0; i < 5; i++) {
-    const res = await bridge.push(
-      `/push/${TOKEN}`,
-      pushBody({
-        testId: 4242,
-        nodeId: 312,
-        nodeName: 'Jinan, CN - Unicom',
-        asn: 4837,
-        timestampMs: Date.UTC(2024, 0, 1, 0, 0, i),
-        totalMs: 100 + i,
-      }),
+describe('strict opentsdb', () => {
+  it('OpenTSDB without auto_create_metrics: unknown metrics are refused alone, counted and logged loudly once', async () => {
+    const tsdb = await startStrictOpenTsdb({
+      autoCreateMetrics: false,
+      metrics: ['catchpoint.rtt.by_node.4242'],
+    });
+    cleanups.push(() => tsdb.close());
+    const bridge = await setup(tsdb, 'http', { dimensions: ['node'], measurements: ['rtt', 'status'] });
+    for (let i = 0; i < 5; i++) {
+      const res = await bridge.push(
+        `/push/${TOKEN}`,
+        pushBody({
+          testId: 4242,
+          nodeId: 312,
+          nodeName: 'Jinan, CN - Unicom',
+          asn: 4837,
+          timestampMs: Date.UTC(2024, 0, 1, 0, 0, i),
+          totalMs: 100 + i,
+        }),
+      );
+      assert.equal(res.status, 200);
+    }
+    await tsdb.waitForAccepted(5, 10_000);
+    const deadline = Date.now() + 10_000;
+    let metrics = '';
+    while (Date.now() < deadline) {
+      metrics = await (await fetch(`${bridge.url}/metrics`)).text();
+      if (/catchpoint_bridge_datapoints_rejected_total\{reason="unknown_metric"\} 5/.test(metrics)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(metrics, /catchpoint_bridge_datapoints_rejected_total\{reason="unknown_metric"\} 5/);
+    assert.match(metrics, /catchpoint_bridge_datapoints_written_total 5/);
+    assert.deepEqual(
+      tsdb.accepted.map((p) => p.metric),
+      Array(5).fill('catchpoint.rtt.by_node.4242'),
     );
-    assert.equal(res.status, 200);
-  }
-  await tsdb.waitForAccepted(5, 10_000);
-  const deadline = Date.now() + 10_000;
-  let metrics = '';
-  while (Date.now() < deadline) {
-    metrics = await (await fetch(`${bridge.url}/metrics`)).text();
-    if (/catchpoint_bridge_datapoints_rejected_total\{reason="unknown_metric"\} 5/.test(metrics)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.match(metrics, /catchpoint_bridge_datapoints_rejected_total\{reason="unknown_metric"\} 5/);
-  assert.match(metrics, /catchpoint_bridge_datapoints_written_total 5/);
-  assert.deepEqual(
-    tsdb.accepted.map((p) => p.metric),
-    Array(5).fill('catchpoint.rtt.by_node.4242'),
-  );
-  const loud = bridge.logs.filter((l) => l.includes('"level":"error"') && /unknown metric/i.test(l));
-  assert.equal(loud.length, 1, `one loud line for catchpoint.status.by_node.4242, got:\n${loud.join('\n')}`);
-  assert.match(loud[0]!, /catchpoint\.status\.by_node\.4242/);
+    const loud = bridge.logs.filter((l) => l.includes('"level":"error"') && /unknown metric/i.test(l));
+    assert.equal(
+      loud.length,
+      1,
+      `one loud line for catchpoint.status.by_node.4242, got:\n${loud.join('\n')}`,
+    );
+    assert.match(loud[0]!, /catchpoint\.status\.by_node\.4242/);
+  });
 });

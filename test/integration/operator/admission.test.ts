@@ -3,7 +3,7 @@
  * the generated CRD), with a message that names the field.
  */
 import assert from 'node:assert/strict';
-import { before, test } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 
@@ -206,7 +206,7 @@ const bad: Array<[string, string, unknown, RegExp]> = [
 ];
 
 for (const [name, what, spec, message] of bad) {
-  test(`refused at admission: ${what}`, async () => {
+  it(`refused at admission: ${what}`, async () => {
     const res = await create(name, spec);
     // Strict field validation (kubectl's default) answers 400 for unknown fields, 422 otherwise.
     assert.equal(res.code, name === 'unknown' ? 400 : 422, res.message);
@@ -214,128 +214,138 @@ for (const [name, what, spec, message] of bad) {
   });
 }
 
-test('a name too long for the child objects is refused', async () => {
-  const res = await create('x'.repeat(60), good);
-  assert.equal(res.code, 422);
-  assert.match(res.message, /metadata\.name must be at most 59/);
-});
-
-test('the smallest useful spec is admitted and defaulted by the API server', async () => {
-  const created = await kubeRequest<{
-    spec: {
-      dimensions: string[];
-      measurements: string[];
-      naming: { layout: string };
-      catchpoint: { api: string };
-      spool: { maxBytes: string };
-      deployment: { spoolVolumeSize?: string };
-    };
-  }>(plane.kubeConfig, {
-    method: 'POST',
-    path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
-    body: {
-      apiVersion: 'catchpoint-bridge.io/v1alpha1',
-      kind: 'CatchpointBridge',
-      metadata: { name: 'ok' },
-      spec: good,
-    },
+describe('admission', () => {
+  it('a name too long for the child objects is refused', async () => {
+    const res = await create('x'.repeat(60), good);
+    assert.equal(res.code, 422);
+    assert.match(res.message, /metadata\.name must be at most 59/);
   });
-  assert.deepEqual(created.spec.dimensions, ['node', 'asn', 'continent', 'city', 'country', 'region', 'isp']);
-  assert.deepEqual(created.spec.measurements, ['rtt', 'status']);
-  assert.equal(created.spec.naming.layout, 'seed');
-  assert.equal(created.spec.catchpoint.api, 'v2');
-  // The spool volume is left to the operator: spool.maxBytes plus the headroom.
-  assert.equal(created.spec.spool.maxBytes, '512Mi');
-  assert.equal(created.spec.deployment.spoolVolumeSize, undefined);
-});
 
-test('a spool volume that holds spool.maxBytes plus the headroom is admitted, and maxBytes alone', async () => {
-  for (const [name, spec] of [
-    ['spool-exact', { spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1088Mi' } }],
-    ['spool-example', { spool: { maxBytes: '512Mi' }, deployment: { spoolVolumeSize: '1Gi' } }],
-    ['spool-alone', { spool: { maxBytes: '3Gi' } }],
-  ] as const) {
-    const res = await create(name, { ...good, ...spec });
-    assert.equal(res.code, 201, `${name}: ${res.message}`);
-  }
-});
-
-test('a spool size that is no quantity is refused by its pattern alone', async () => {
-  const res = await create('spool-lots', {
-    ...good,
-    spool: { maxBytes: 'lots' },
-    deployment: { spoolVolumeSize: '1Gi' },
-  });
-  assert.equal(res.code, 422, res.message);
-  // One error: the rule's isQuantity guards keep quantity() from failing on it as well.
-  assert.match(res.message, /is invalid: spec\.spool\.maxBytes: Invalid value: "lots": .*should match/);
-  assert.doesNotMatch(res.message, /evaluating rule|quantities must match/);
-});
-
-test('a TSDB TLS spec (CA from a ConfigMap, client certificate) is admitted and defaulted', async () => {
-  const created = await kubeRequest<{
-    spec: {
-      tsdb: { tls: { caRef: { key: string }; clientCertSecretRef: { certKey: string; keyKey: string } } };
-    };
-  }>(plane.kubeConfig, {
-    method: 'POST',
-    path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
-    query: { fieldValidation: 'Strict' },
-    body: {
-      apiVersion: 'catchpoint-bridge.io/v1alpha1',
-      kind: 'CatchpointBridge',
-      metadata: { name: 'tls' },
+  it('the smallest useful spec is admitted and defaulted by the API server', async () => {
+    const created = await kubeRequest<{
       spec: {
-        ...good,
-        tsdb: {
-          endpoints: ['https://10.0.0.7:4242'],
-          tls: {
-            caRef: { configMapName: 'kube-root-ca.crt' },
-            clientCertSecretRef: { name: 'tsdb-client' },
-            serverName: 'opentsdb.monitoring.svc',
+        dimensions: string[];
+        measurements: string[];
+        naming: { layout: string };
+        catchpoint: { api: string };
+        spool: { maxBytes: string };
+        deployment: { spoolVolumeSize?: string };
+      };
+    }>(plane.kubeConfig, {
+      method: 'POST',
+      path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
+      body: {
+        apiVersion: 'catchpoint-bridge.io/v1alpha1',
+        kind: 'CatchpointBridge',
+        metadata: { name: 'ok' },
+        spec: good,
+      },
+    });
+    assert.deepEqual(created.spec.dimensions, [
+      'node',
+      'asn',
+      'continent',
+      'city',
+      'country',
+      'region',
+      'isp',
+    ]);
+    assert.deepEqual(created.spec.measurements, ['rtt', 'status']);
+    assert.equal(created.spec.naming.layout, 'seed');
+    assert.equal(created.spec.catchpoint.api, 'v2');
+    // The spool volume is left to the operator: spool.maxBytes plus the headroom.
+    assert.equal(created.spec.spool.maxBytes, '512Mi');
+    assert.equal(created.spec.deployment.spoolVolumeSize, undefined);
+  });
+
+  it('a spool volume that holds spool.maxBytes plus the headroom is admitted, and maxBytes alone', async () => {
+    for (const [name, spec] of [
+      ['spool-exact', { spool: { maxBytes: '1Gi' }, deployment: { spoolVolumeSize: '1088Mi' } }],
+      ['spool-example', { spool: { maxBytes: '512Mi' }, deployment: { spoolVolumeSize: '1Gi' } }],
+      ['spool-alone', { spool: { maxBytes: '3Gi' } }],
+    ] as const) {
+      const res = await create(name, { ...good, ...spec });
+      assert.equal(res.code, 201, `${name}: ${res.message}`);
+    }
+  });
+
+  it('a spool size that is no quantity is refused by its pattern alone', async () => {
+    const res = await create('spool-lots', {
+      ...good,
+      spool: { maxBytes: 'lots' },
+      deployment: { spoolVolumeSize: '1Gi' },
+    });
+    assert.equal(res.code, 422, res.message);
+    // One error: the rule's isQuantity guards keep quantity() from failing on it as well.
+    assert.match(res.message, /is invalid: spec\.spool\.maxBytes: Invalid value: "lots": .*should match/);
+    assert.doesNotMatch(res.message, /evaluating rule|quantities must match/);
+  });
+
+  it('a TSDB TLS spec (CA from a ConfigMap, client certificate) is admitted and defaulted', async () => {
+    const created = await kubeRequest<{
+      spec: {
+        tsdb: { tls: { caRef: { key: string }; clientCertSecretRef: { certKey: string; keyKey: string } } };
+      };
+    }>(plane.kubeConfig, {
+      method: 'POST',
+      path: `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges`,
+      query: { fieldValidation: 'Strict' },
+      body: {
+        apiVersion: 'catchpoint-bridge.io/v1alpha1',
+        kind: 'CatchpointBridge',
+        metadata: { name: 'tls' },
+        spec: {
+          ...good,
+          tsdb: {
+            endpoints: ['https://10.0.0.7:4242'],
+            tls: {
+              caRef: { configMapName: 'kube-root-ca.crt' },
+              clientCertSecretRef: { name: 'tsdb-client' },
+              serverName: 'opentsdb.monitoring.svc',
+            },
           },
         },
       },
-    },
+    });
+    assert.equal(created.spec.tsdb.tls.caRef.key, 'ca.crt');
+    assert.equal(created.spec.tsdb.tls.clientCertSecretRef.certKey, 'tls.crt');
+    assert.equal(created.spec.tsdb.tls.clientCertSecretRef.keyKey, 'tls.key');
   });
-  assert.equal(created.spec.tsdb.tls.caRef.key, 'ca.crt');
-  assert.equal(created.spec.tsdb.tls.clientCertSecretRef.certKey, 'tls.crt');
-  assert.equal(created.spec.tsdb.tls.clientCertSecretRef.keyKey, 'tls.key');
-});
 
-test('spool.storage is fixed once created: a spool on claims is admitted, a change of it is refused', async () => {
-  const spec = {
-    ...good,
-    spool: {
-      storage: {
-        type: 'persistentVolumeClaim',
-        persistentVolumeClaim: { size: '1Gi', storageClassName: 'local' },
+  it('spool.storage is fixed once created: a spool on claims is admitted, a change of it is refused', async () => {
+    const spec = {
+      ...good,
+      spool: {
+        storage: {
+          type: 'persistentVolumeClaim',
+          persistentVolumeClaim: { size: '1Gi', storageClassName: 'local' },
+        },
       },
-    },
-  };
-  assert.equal((await create('spool-claim', spec)).code, 201);
-  const path = `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges/spool-claim`;
-  for (const storage of [
-    { type: 'emptyDir' },
-    { ...spec.spool.storage, persistentVolumeClaim: { size: '2Gi' } },
-  ]) {
-    const err = await kubeRequest(plane.kubeConfig, {
+    };
+    assert.equal((await create('spool-claim', spec)).code, 201);
+    const path = `/apis/catchpoint-bridge.io/v1alpha1/namespaces/${ns}/catchpointbridges/spool-claim`;
+    for (const storage of [
+      { type: 'emptyDir' },
+      { ...spec.spool.storage, persistentVolumeClaim: { size: '2Gi' } },
+    ]) {
+      const err = await kubeRequest(plane.kubeConfig, {
+        method: 'PATCH',
+        path,
+        contentType: 'application/merge-patch+json',
+        body: { spec: { spool: { storage } } },
+      }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: number; message: string },
+      );
+      assert.ok(err, `changing spool.storage to ${JSON.stringify(storage)} is refused`);
+      assert.match(err.message, /spool\.storage is fixed when the CatchpointBridge is created/);
+    }
+    // Everything else still edits.
+    await kubeRequest(plane.kubeConfig, {
       method: 'PATCH',
       path,
       contentType: 'application/merge-patch+json',
-      body: { spec: { spool: { storage } } },
-    }).then(
-      () => undefined,
-      (e: unknown) => e as { code?: number; message: string },
-    );
-    assert.ok(err, `changing spool.storage to ${JSON.stringify(storage)} is refused`);
-    assert.match(err.message, /spool\.storage is fixed when the CatchpointBridge is created/);
-  }
-  // Everything else still edits.
-  await kubeRequest(plane.kubeConfig, {
-    method: 'PATCH',
-    path,
-    contentType: 'application/merge-patch+json',
-    body: { spec: { dimensions: ['country'] } },
+      body: { spec: { dimensions: ['country'] } },
+    });
   });
 });

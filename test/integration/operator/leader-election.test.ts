@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { applyObject } from '../../../src/kube/apply.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
 import {
@@ -97,51 +97,53 @@ async function expectReconciled(name: string): Promise<void> {
   );
 }
 
-test('one of two operators leads; SIGTERM hands over at once; SIGKILL within the lease duration', async () => {
-  const a = await startProcess('op-a');
-  const b = await startProcess('op-b');
-  const first = await eventually(
-    () => leaders([a, b]),
-    (l) => l.length === 1,
-    20_000,
-    'one leader',
-  );
-  const [leader] = first;
-  const standby = leader === a ? b : a;
-  await new Promise((r) => setTimeout(r, 3000));
-  assert.equal((await leaders([a, b])).length, 1, 'still exactly one leader');
-  await expectReconciled('le-first');
+describe('leader election', () => {
+  it('one of two operators leads; SIGTERM hands over at once; SIGKILL within the lease duration', async () => {
+    const a = await startProcess('op-a');
+    const b = await startProcess('op-b');
+    const first = await eventually(
+      () => leaders([a, b]),
+      (l) => l.length === 1,
+      20_000,
+      'one leader',
+    );
+    const [leader] = first;
+    const standby = leader === a ? b : a;
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await leaders([a, b])).length, 1, 'still exactly one leader');
+    await expectReconciled('le-first');
 
-  // Graceful: the Lease is released, the standby takes over within a retry period or two.
-  const stoppedAt = Date.now();
-  leader!.child.kill('SIGTERM');
-  assert.equal(await leader!.exited, 0);
-  await eventually(
-    () => isLeader(standby),
-    (l) => l,
-    10_000,
-    'standby leads after a graceful stop',
-  );
-  const handover = Date.now() - stoppedAt;
-  console.log(`graceful handover: ${handover} ms`);
-  assert.ok(handover < 6000, `graceful handover took ${handover} ms`);
-  await expectReconciled('le-second');
+    // Graceful: the Lease is released, the standby takes over within a retry period or two.
+    const stoppedAt = Date.now();
+    leader!.child.kill('SIGTERM');
+    assert.equal(await leader!.exited, 0);
+    await eventually(
+      () => isLeader(standby),
+      (l) => l,
+      10_000,
+      'standby leads after a graceful stop',
+    );
+    const handover = Date.now() - stoppedAt;
+    console.log(`graceful handover: ${handover} ms`);
+    assert.ok(handover < 6000, `graceful handover took ${handover} ms`);
+    await expectReconciled('le-second');
 
-  // Crash: a new standby, then the leader is killed without releasing the Lease.
-  const c = await startProcess('op-c');
-  await new Promise((r) => setTimeout(r, 2000));
-  assert.equal(await isLeader(c), false, 'the newcomer stands by while the leader renews');
-  const killedAt = Date.now();
-  standby.child.kill('SIGKILL');
-  await eventually(
-    () => isLeader(c),
-    (l) => l,
-    LEASE_DURATION_MS + 10_000,
-    'standby leads after the leader was killed',
-  );
-  const takeover = Date.now() - killedAt;
-  console.log(`takeover after SIGKILL: ${takeover} ms (lease duration ${LEASE_DURATION_MS} ms)`);
-  // A standby retries every retryPeriod (2 s, jittered) once the lease has expired.
-  assert.ok(takeover <= LEASE_DURATION_MS + 5000, `takeover took ${takeover} ms`);
-  await expectReconciled('le-third');
+    // Crash: a new standby, then the leader is killed without releasing the Lease.
+    const c = await startProcess('op-c');
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await isLeader(c), false, 'the newcomer stands by while the leader renews');
+    const killedAt = Date.now();
+    standby.child.kill('SIGKILL');
+    await eventually(
+      () => isLeader(c),
+      (l) => l,
+      LEASE_DURATION_MS + 10_000,
+      'standby leads after the leader was killed',
+    );
+    const takeover = Date.now() - killedAt;
+    console.log(`takeover after SIGKILL: ${takeover} ms (lease duration ${LEASE_DURATION_MS} ms)`);
+    // A standby retries every retryPeriod (2 s, jittered) once the lease has expired.
+    assert.ok(takeover <= LEASE_DURATION_MS + 5000, `takeover took ${takeover} ms`);
+    await expectReconciled('le-third');
+  });
 });

@@ -3,7 +3,7 @@
  * and leaves every other namespace alone.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { applyObject } from '../../../src/kube/apply.ts';
 import type { RunningOperator } from '../../../src/operator/main.ts';
 import { type ControlPlane, sharedControlPlane } from '../../harness/control-plane.ts';
@@ -31,30 +31,32 @@ after(async () => {
   await operator?.stop();
 });
 
-test('only CatchpointBridges in the watched namespaces are reconciled', async () => {
-  for (const ns of [watched, other]) {
-    await writeSecret(plane.kubeConfig, ns, 'cp', { apiKey: 'k' });
-    await applyObject(
-      plane.kubeConfig,
-      {
-        apiVersion: 'catchpoint-bridge.io/v1alpha1',
-        kind: 'CatchpointBridge',
-        metadata: { name: 'b', namespace: ns },
-        spec: {
-          catchpoint: { credentialsSecretRef: { name: 'cp' } },
-          tsdb: { endpoints: ['http://t:4242'] },
-        },
-      } as never,
-      { fieldManager: 'test' },
+describe('watch namespaces', () => {
+  it('only CatchpointBridges in the watched namespaces are reconciled', async () => {
+    for (const ns of [watched, other]) {
+      await writeSecret(plane.kubeConfig, ns, 'cp', { apiKey: 'k' });
+      await applyObject(
+        plane.kubeConfig,
+        {
+          apiVersion: 'catchpoint-bridge.io/v1alpha1',
+          kind: 'CatchpointBridge',
+          metadata: { name: 'b', namespace: ns },
+          spec: {
+            catchpoint: { credentialsSecretRef: { name: 'cp' } },
+            tsdb: { endpoints: ['http://t:4242'] },
+          },
+        } as never,
+        { fieldManager: 'test' },
+      );
+    }
+    await eventually(
+      () => getBridge(plane.kubeConfig, watched, 'b'),
+      (b) => condition(b, 'Reconciled')?.status === 'True',
+      15_000,
+      'watched CR reconciled',
     );
-  }
-  await eventually(
-    () => getBridge(plane.kubeConfig, watched, 'b'),
-    (b) => condition(b, 'Reconciled')?.status === 'True',
-    15_000,
-    'watched CR reconciled',
-  );
-  await new Promise((r) => setTimeout(r, 1500));
-  const untouched = await getBridge(plane.kubeConfig, other, 'b');
-  assert.equal(untouched?.status, undefined, 'a CR outside the watched namespaces has no status');
+    await new Promise((r) => setTimeout(r, 1500));
+    const untouched = await getBridge(plane.kubeConfig, other, 'b');
+    assert.equal(untouched?.status, undefined, 'a CR outside the watched namespaces has no status');
+  });
 });

@@ -4,7 +4,7 @@
  * API server in test/integration/operator.)
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, it } from 'node:test';
 import type { CatchpointBridge, CatchpointBridgeStatus } from '../../../src/api/types.ts';
 import type { ChildKind, Manifest } from '../../../src/operator/catchpoint-bridge/desired.ts';
 import {
@@ -79,120 +79,122 @@ function setup(spec: Record<string, unknown> = {}) {
   return { cluster, reconciler, status, condition, req: { namespace: 'ns', name: 'b' } };
 }
 
-test('a missing Secret is Ready=False/SecretNotFound naming it; creating it makes the CR ready', async () => {
-  const { cluster, reconciler, condition, req } = setup();
-  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
-  await reconciler.reconcile(req);
-  assert.equal(condition('Ready').status, 'False');
-  assert.equal(condition('Ready').reason, 'SecretNotFound');
-  assert.match(condition('Ready').message, /"push"/);
-  assert.equal(condition('Reconciled').status, 'True', 'children are applied all the same');
+describe('reconciler', () => {
+  it('a missing Secret is Ready=False/SecretNotFound naming it; creating it makes the CR ready', async () => {
+    const { cluster, reconciler, condition, req } = setup();
+    cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+    await reconciler.reconcile(req);
+    assert.equal(condition('Ready').status, 'False');
+    assert.equal(condition('Ready').reason, 'SecretNotFound');
+    assert.match(condition('Ready').message, /"push"/);
+    assert.equal(condition('Reconciled').status, 'True', 'children are applied all the same');
 
-  cluster.secrets.set('ns/push', { other: b64('x') });
-  await reconciler.reconcile(req);
-  assert.equal(condition('Ready').reason, 'SecretKeyMissing');
-  assert.match(condition('Ready').message, /Secret "push" has no key "token"/);
+    cluster.secrets.set('ns/push', { other: b64('x') });
+    await reconciler.reconcile(req);
+    assert.equal(condition('Ready').reason, 'SecretKeyMissing');
+    assert.match(condition('Ready').message, /Secret "push" has no key "token"/);
 
-  cluster.secrets.set('ns/push', { token: b64('t') });
-  cluster.children.get('Deployment/ns/cpb-b')!.status = {
-    availableReplicas: 2,
-    readyReplicas: 2,
-    replicas: 2,
-  };
-  await reconciler.reconcile(req);
-  assert.equal(condition('Ready').status, 'True');
-  assert.deepEqual(cluster.events, ['Warning SecretNotFound', 'Warning SecretKeyMissing', 'Normal Ready']);
-});
-
-test('a second pass with nothing changed writes nothing', async () => {
-  const { cluster, reconciler, req } = setup();
-  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
-  cluster.secrets.set('ns/push', { token: b64('t') });
-  await reconciler.reconcile(req);
-  assert.deepEqual(cluster.writes, [
-    'apply ServiceAccount',
-    'apply Role',
-    'apply RoleBinding',
-    'apply Service',
-    'apply Deployment',
-    'apply PodDisruptionBudget',
-    'status',
-  ]);
-  cluster.writes = [];
-  await reconciler.reconcile(req);
-  await reconciler.reconcile(req);
-  assert.deepEqual(cluster.writes, []);
-});
-
-test('no Deployment availability is reported apart from having reconciled', async () => {
-  const { cluster, reconciler, condition, status, req } = setup();
-  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
-  cluster.secrets.set('ns/push', { token: b64('t') });
-  await reconciler.reconcile(req);
-  assert.equal(condition('Reconciled').status, 'True');
-  assert.equal(condition('Available').status, 'False');
-  assert.equal(condition('Ready').reason, 'DeploymentUnavailable');
-  assert.equal(status().replicasSummary, '0/2');
-  assert.equal(status().observedGeneration, 1);
-});
-
-test('a PDB no longer needed is deleted; an invalid spec stops at ConfigValid', async () => {
-  const { cluster, reconciler, condition, req } = setup();
-  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
-  cluster.secrets.set('ns/push', { token: b64('t') });
-  await reconciler.reconcile(req);
-  const cr = cluster.bridges.get('ns/b')!;
-  cr.spec = { ...cr.spec, deployment: { replicas: 1 } } as CatchpointBridge['spec'];
-  cr.metadata.generation = 2;
-  cluster.writes = [];
-  await reconciler.reconcile(req);
-  assert.ok(cluster.writes.includes('delete PodDisruptionBudget'));
-  assert.ok(cluster.writes.includes('apply Deployment'));
-
-  cr.spec = { ...cr.spec, dimensions: ['planet'] } as unknown as CatchpointBridge['spec'];
-  cr.metadata.generation = 3;
-  cluster.writes = [];
-  await reconciler.reconcile(req);
-  assert.deepEqual(cluster.writes, ['status']);
-  assert.equal(condition('Ready').reason, 'InvalidSpec');
-  assert.match(condition('ConfigValid').message, /\/spec\/dimensions\/0/);
-});
-
-test('paused: Ready Unknown, nothing applied', async () => {
-  const { cluster, reconciler, condition, req } = setup({ paused: true });
-  await reconciler.reconcile(req);
-  assert.deepEqual(cluster.writes, ['status']);
-  assert.equal(condition('Ready').status, 'Unknown');
-  assert.equal(condition('Ready').reason, 'Paused');
-});
-
-test('a deleted CR is done', async () => {
-  const { cluster, reconciler } = setup();
-  assert.deepEqual(await reconciler.reconcile({ namespace: 'ns', name: 'gone' }), {});
-  assert.deepEqual(cluster.writes, []);
-});
-
-test('a spool on claims: the StatefulSet is applied and its availability read, no Deployment', async () => {
-  const { cluster, reconciler, condition, status, req } = setup({
-    spool: { storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1Gi' } } },
-    deployment: { replicas: 1 },
+    cluster.secrets.set('ns/push', { token: b64('t') });
+    cluster.children.get('Deployment/ns/cpb-b')!.status = {
+      availableReplicas: 2,
+      readyReplicas: 2,
+      replicas: 2,
+    };
+    await reconciler.reconcile(req);
+    assert.equal(condition('Ready').status, 'True');
+    assert.deepEqual(cluster.events, ['Warning SecretNotFound', 'Warning SecretKeyMissing', 'Normal Ready']);
   });
-  cluster.secrets.set('ns/cp', { apiKey: b64('k') });
-  cluster.secrets.set('ns/push', { token: b64('t') });
-  await reconciler.reconcile(req);
-  assert.ok(cluster.writes.includes('apply StatefulSet'));
-  assert.ok(!cluster.writes.includes('apply Deployment'));
-  assert.equal(condition('Ready').reason, 'StatefulSetUnavailable');
-  assert.match(
-    condition('Available').message,
-    /StatefulSet cpb-b has no available replica yet \(0 of 1\).*claims/,
-  );
-  cluster.children.get('StatefulSet/ns/cpb-b')!.status = {
-    availableReplicas: 1,
-    readyReplicas: 1,
-    replicas: 1,
-  };
-  await reconciler.reconcile(req);
-  assert.equal(condition('Ready').status, 'True');
-  assert.equal(status().replicasSummary, '1/1');
+
+  it('a second pass with nothing changed writes nothing', async () => {
+    const { cluster, reconciler, req } = setup();
+    cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+    cluster.secrets.set('ns/push', { token: b64('t') });
+    await reconciler.reconcile(req);
+    assert.deepEqual(cluster.writes, [
+      'apply ServiceAccount',
+      'apply Role',
+      'apply RoleBinding',
+      'apply Service',
+      'apply Deployment',
+      'apply PodDisruptionBudget',
+      'status',
+    ]);
+    cluster.writes = [];
+    await reconciler.reconcile(req);
+    await reconciler.reconcile(req);
+    assert.deepEqual(cluster.writes, []);
+  });
+
+  it('no Deployment availability is reported apart from having reconciled', async () => {
+    const { cluster, reconciler, condition, status, req } = setup();
+    cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+    cluster.secrets.set('ns/push', { token: b64('t') });
+    await reconciler.reconcile(req);
+    assert.equal(condition('Reconciled').status, 'True');
+    assert.equal(condition('Available').status, 'False');
+    assert.equal(condition('Ready').reason, 'DeploymentUnavailable');
+    assert.equal(status().replicasSummary, '0/2');
+    assert.equal(status().observedGeneration, 1);
+  });
+
+  it('a PDB no longer needed is deleted; an invalid spec stops at ConfigValid', async () => {
+    const { cluster, reconciler, condition, req } = setup();
+    cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+    cluster.secrets.set('ns/push', { token: b64('t') });
+    await reconciler.reconcile(req);
+    const cr = cluster.bridges.get('ns/b')!;
+    cr.spec = { ...cr.spec, deployment: { replicas: 1 } } as CatchpointBridge['spec'];
+    cr.metadata.generation = 2;
+    cluster.writes = [];
+    await reconciler.reconcile(req);
+    assert.ok(cluster.writes.includes('delete PodDisruptionBudget'));
+    assert.ok(cluster.writes.includes('apply Deployment'));
+
+    cr.spec = { ...cr.spec, dimensions: ['planet'] } as unknown as CatchpointBridge['spec'];
+    cr.metadata.generation = 3;
+    cluster.writes = [];
+    await reconciler.reconcile(req);
+    assert.deepEqual(cluster.writes, ['status']);
+    assert.equal(condition('Ready').reason, 'InvalidSpec');
+    assert.match(condition('ConfigValid').message, /\/spec\/dimensions\/0/);
+  });
+
+  it('paused: Ready Unknown, nothing applied', async () => {
+    const { cluster, reconciler, condition, req } = setup({ paused: true });
+    await reconciler.reconcile(req);
+    assert.deepEqual(cluster.writes, ['status']);
+    assert.equal(condition('Ready').status, 'Unknown');
+    assert.equal(condition('Ready').reason, 'Paused');
+  });
+
+  it('a deleted CR is done', async () => {
+    const { cluster, reconciler } = setup();
+    assert.deepEqual(await reconciler.reconcile({ namespace: 'ns', name: 'gone' }), {});
+    assert.deepEqual(cluster.writes, []);
+  });
+
+  it('a spool on claims: the StatefulSet is applied and its availability read, no Deployment', async () => {
+    const { cluster, reconciler, condition, status, req } = setup({
+      spool: { storage: { type: 'persistentVolumeClaim', persistentVolumeClaim: { size: '1Gi' } } },
+      deployment: { replicas: 1 },
+    });
+    cluster.secrets.set('ns/cp', { apiKey: b64('k') });
+    cluster.secrets.set('ns/push', { token: b64('t') });
+    await reconciler.reconcile(req);
+    assert.ok(cluster.writes.includes('apply StatefulSet'));
+    assert.ok(!cluster.writes.includes('apply Deployment'));
+    assert.equal(condition('Ready').reason, 'StatefulSetUnavailable');
+    assert.match(
+      condition('Available').message,
+      /StatefulSet cpb-b has no available replica yet \(0 of 1\).*claims/,
+    );
+    cluster.children.get('StatefulSet/ns/cpb-b')!.status = {
+      availableReplicas: 1,
+      readyReplicas: 1,
+      replicas: 1,
+    };
+    await reconciler.reconcile(req);
+    assert.equal(condition('Ready').status, 'True');
+    assert.equal(status().replicasSummary, '1/1');
+  });
 });
