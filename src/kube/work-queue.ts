@@ -249,15 +249,8 @@ export interface ReconcileResult {
 }
 
 export interface WorkerErrorInfo {
-  /** True for errors marked `terminal: true`: logged, not retried until the key is added again. */
-  terminal: boolean;
-  /** Failures of this key so far, this one included (0 for terminal errors: the count is reset). */
+  /** Failures of this key so far, this one included. */
   retries: number;
-}
-
-/** True for errors that retrying cannot fix (an invalid spec); matched by property, not class. */
-export function isTerminalError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { terminal?: unknown }).terminal === true;
 }
 
 /**
@@ -265,7 +258,8 @@ export function isTerminalError(err: unknown): boolean {
  * has finished (so `queue.shutdown(); await workers` is a graceful stop).
  *
  * Outcomes, after controller-runtime: success → forget (+ addAfter on requeueAfterMs); throw →
- * addRateLimited; terminal throw → forget, no retry. `onError` must not throw (if it does, the
+ * addRateLimited. (A spec no retry can fix is not thrown: the reconciler reports it as a
+ * condition and returns.) `onError` must not throw (if it does, the
  * throw is swallowed: a logging bug must not stop a worker).
  */
 export async function runWorkers(
@@ -285,11 +279,9 @@ export async function runWorkers(
         const after = result?.requeueAfterMs;
         if (after !== undefined && after > 0) queue.addAfter(key, after);
       } catch (err) {
-        const terminal = isTerminalError(err);
-        if (terminal) queue.forget(key);
-        else queue.addRateLimited(key);
+        queue.addRateLimited(key);
         try {
-          onError(key, err, { terminal, retries: queue.retries(key) });
+          onError(key, err, { retries: queue.retries(key) });
         } catch {
           // See above.
         }

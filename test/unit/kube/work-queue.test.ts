@@ -5,7 +5,6 @@ import {
   BucketRateLimiter,
   defaultControllerRateLimiter,
   ItemExponentialRateLimiter,
-  isTerminalError,
   MaxOfRateLimiter,
   runWorkers,
   type WorkerErrorInfo,
@@ -226,7 +225,7 @@ describe('rate limiters', () => {
 });
 
 describe('runWorkers', () => {
-  it('forgets on success, retries failures with backoff, and does not retry terminal errors', async () => {
+  it('forgets on success and retries failures with backoff', async () => {
     const queue = fastQueue(5);
     const calls = new Map<string, number>();
     const errors: { key: string; info: WorkerErrorInfo }[] = [];
@@ -237,30 +236,21 @@ describe('runWorkers', () => {
         const n = (calls.get(key) ?? 0) + 1;
         calls.set(key, n);
         if (key === 'flaky' && n < 3) throw new Error('transient');
-        if (key === 'invalid') throw Object.assign(new Error('bad spec'), { terminal: true });
         return {};
       },
       (key, _err, info) => errors.push({ key, info }),
     );
     queue.add('ok');
     queue.add('flaky');
-    queue.add('invalid');
     await waitFor(() => calls.get('flaky') === 3);
-    await sleep(100); // time for any (wrong) retry of the terminal key
     queue.shutdown();
     await workers;
 
     assert.equal(calls.get('ok'), 1);
     assert.equal(calls.get('flaky'), 3);
-    assert.equal(calls.get('invalid'), 1, 'terminal errors are not retried');
     // Two workers: the interleaving of keys varies, the per-key sequence does not.
-    assert.deepEqual(errors.map((e) => `${e.key}:${e.info.terminal}:${e.info.retries}`).sort(), [
-      'flaky:false:1',
-      'flaky:false:2',
-      'invalid:true:0',
-    ]);
+    assert.deepEqual(errors.map((e) => `${e.key}:${e.info.retries}`).sort(), ['flaky:1', 'flaky:2']);
     assert.equal(queue.retries('flaky'), 0, 'success resets the backoff');
-    assert.equal(queue.retries('invalid'), 0);
   });
 
   it('never runs one key on two workers at once, though events for it keep arriving', async () => {
@@ -329,14 +319,6 @@ describe('runWorkers', () => {
     queue.shutdown();
     await workers;
     assert.equal(finished, true);
-  });
-
-  it('isTerminalError matches the property, whatever the class', () => {
-    assert.equal(isTerminalError(Object.assign(new Error('x'), { terminal: true })), true);
-    assert.equal(isTerminalError({ terminal: true }), true);
-    assert.equal(isTerminalError(new Error('x')), false);
-    assert.equal(isTerminalError({ terminal: 'yes' }), false);
-    assert.equal(isTerminalError(undefined), false);
   });
 });
 
