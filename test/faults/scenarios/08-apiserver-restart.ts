@@ -15,7 +15,7 @@ import { createLogger } from '../../../src/shared/logger.ts';
 import { installOperatorRbac, startOperator, writeSecret } from '../../harness/operator.ts';
 import { type FaultContext, sleep, TSDB_USER } from '../lib/context.ts';
 import { until } from '../lib/measure.ts';
-import { Claims, formatMs, makeRow, type Row } from '../lib/report.ts';
+import { Claims, formatMs, makeRow, NO_COUNTS, type Row } from '../lib/report.ts';
 
 const CRS = 100;
 const MAX_RECONCILES_PER_CR = 5;
@@ -242,13 +242,7 @@ export async function apiServerRestart(ctx: FaultContext): Promise<Row> {
       {
         id: '8',
         scenario: `API server restarted while the operator reconciles ${CRS} CRs`,
-        sent: null,
-        acknowledged: null,
-        refused: null,
-        expected: null,
-        found: null,
-        lost: null,
-        duplicated: null,
+        ...NO_COUNTS,
         recoverMs: allAt === undefined ? null : allAt - backAt,
         recoverWhat: `API server ready again → all ${CRS} CRs Reconciled=True`,
         notes: [
